@@ -1,0 +1,25 @@
+"""GSA layers for the Keras that `tf.keras` means in this process.
+
+`tf.keras` is Keras 3 unless `TF_USE_LEGACY_KERAS` is set to 1/true/True before it is
+first used, in which case it is tf_keras (Keras 2). This module follows the same rule, so
+its layers fit the user's `tf.keras` models (a Keras 3 layer in a tf_keras model would
+lose its weights). Either flavour can be imported explicitly:
+`gsa_keras.layers.keras3` or `gsa_keras.layers.tf_keras`.
+"""
+
+import os
+
+from gsa_keras.layers.variants import ATTENTION_VARIANTS
+from gsa_keras.layers.variants import AXIAL_BASELINE
+from gsa_keras.layers.variants import GSA_VARIANTS
+
+
+def tf_keras_is_legacy():
+  """Whether `tf.keras` is tf_keras (Keras 2) in this process: TensorFlow's own rule."""
+  return os.environ.get("TF_USE_LEGACY_KERAS", None) in ("true", "True", "1")
+
+
+if tf_keras_is_legacy():
+  from gsa_keras.layers.tf_keras import *  # pylint: disable=wildcard-import
+else:
+  from gsa_keras.layers.keras3 import *  # pylint: disable=wildcard-import

@@ -1,0 +1,338 @@
+"""The GSA layers, written once for both Keras flavours.
+
+Each class here is a mixin holding the whole layer; `binding.bind_layers` combines it
+with the `Layer` base class of Keras 3 or of tf_keras (Keras 2), so `gsa_keras.layers.keras3`
+and `gsa_keras.layers.tf_keras` expose real, registered layers of each flavour from one
+source. The class attribute `_keras` is the Keras module the layer was bound to. The math
+lives in `gsa_keras.ops`; these classes own weights, validation and serialization.
+"""
+
+import tensorflow as tf
+
+from gsa_keras import ops
+from gsa_keras.layers import variants
+
+
+def _positive_int(value, argument):
+  if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    raise ValueError(f"`{argument}` must be a positive integer, got {value!r}.")
+  return value
+
+
+def _spatial_size(value):
+  """Validates `spatial_size`: None, an int, or a pair of positive ints (height, width)."""
+  if value is None:
+    return None
+  pair = (value, value) if isinstance(value, int) else tuple(value)
+  if len(pair) != 2:
+    raise ValueError(
+        f"`spatial_size` must be None, an int or a (height, width) pair, got {value!r}.")
+  for size in pair:
+    _positive_int(size, "spatial_size")
+  return pair
+
+
+class AxialAttentionBase:
+  """What the GSA module and the Table 2 axial baseline share.
+
+  The fused K/Q/V kernel (eq. 3), one relative embedding table per attended axis shared
+  by all heads (eqs. 5-6), the batch normalisation between the column and the row
+  attention (Appendix B), argument and shape checks, and the Keras plumbing. Subclasses
+  say which terms they use (`_uses_keys`, `_attended_axes`) and implement `_attend`.
+  """
+
+  _keras = None  # Set by `binding.bind_layers`.
+
+  def __init__(self,
+               filters,
+               num_heads=8,
+               key_channels=None,
+               max_relative_shift=None,
+               spatial_size=None,
+               kernel_initializer="VarianceScaling",
+               kernel_regularizer=None,
+               norm_momentum=0.99,
+               norm_epsilon=1e-3,
+               use_sync_bn=False,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.filters = _positive_int(filters, "filters")
+    self.num_heads = _positive_int(num_heads, "num_heads")
+    if filters % num_heads:
+      raise ValueError(f"`filters` ({filters}) must be divisible by `num_heads` "
+                       f"({num_heads}): each head gets filters/num_heads value channels.")
+    self.key_channels = (None if key_channels is None else
+                         _positive_int(key_channels, "key_channels"))
+    if key_channels is not None and key_channels % num_heads:
+      raise ValueError(f"`key_channels` ({key_channels}) must be divisible by `num_heads` "
+                       f"({num_heads}).")
+    if max_relative_shift is not None and (
+        isinstance(max_relative_shift, bool) or not isinstance(max_relative_shift, int)
+        or max_relative_shift < 0):
+      raise ValueError("`max_relative_shift` must be None (global attention) or an "
+                       f"integer >= 0, got {max_relative_shift!r}.")
+    self.max_relative_shift = max_relative_shift
+    self.spatial_size = _spatial_size(spatial_size)
+    self.kernel_initializer = self._keras.initializers.get(kernel_initializer)
+    self.kernel_regularizer = self._keras.regularizers.get(kernel_regularizer)
+    self.norm_momentum = norm_momentum
+    self.norm_epsilon = norm_epsilon
+    self.use_sync_bn = use_sync_bn
+
+  # -- What a subclass uses. ------------------------------------------------------------
+
+  _uses_keys = True
+
+  @property
+  def _attended_axes(self):
+    """The positional axes ('column', 'row') this layer attends along, in order."""
+    return ops.AXES
+
+  @property
+  def _uses_column_norm(self):
+    return len(self._attended_axes) == 2
+
+  def _attend(self, keys, queries, values, positions, training):
+    raise NotImplementedError
+
+  # -- Shapes. ----------------------------------------------------------------------------
+
+  def _checked_input_shape(self, input_shape):
+    """Validates an input shape; returns it as a list of 4 entries."""
+    name = type(self).__name__
+    shape = tf.TensorShape(input_shape)
+    if shape.rank != 4:
+      raise ValueError(f"{name} expects inputs of rank 4 (batch, height, width, "
+                       f"channels), got shape {shape}.")
+    shape = shape.as_list()
+    if shape[3] is None:
+      raise ValueError(f"{name} needs a known channel dimension (inputs' last axis); "
+                       f"got shape {tuple(shape)}.")
+    if self.key_channels is None and shape[3] % self.num_heads:
+      raise ValueError(
+          f"{name}: the input channels ({shape[3]}) must be divisible by `num_heads` "
+          f"({self.num_heads}), since `key_channels` defaults to them; or pass "
+          "`key_channels`.")
+    return shape
+
+  def _table_reaches(self, shape):
+    """The largest shift `M` each embedding table must cover, per attended axis."""
+    reaches = {}
+    for axis in self._attended_axes:
+      dimension = ops.attention.AXIS_DIMENSION[axis]
+      if self.max_relative_shift is not None:
+        reaches[axis] = self.max_relative_shift
+      elif self.spatial_size is not None:
+        reaches[axis] = self.spatial_size[dimension - 1] - 1
+      elif shape[dimension] is not None:
+        reaches[axis] = shape[dimension] - 1
+      else:
+        raise ValueError(
+            f"{type(self).__name__} with global positional attention "
+            f"(max_relative_shift=None) must know the input's {axis} length to size "
+            f"its relative embeddings; got input shape {tuple(shape)}. Pass "
+            "`spatial_size=(height, width)` or `max_relative_shift`.")
+    return reaches
+
+  def _check_covered(self, shape, reaches):
+    """Raises if global attention would reach beyond the embedding tables."""
+    if self.max_relative_shift is not None:
+      return
+    for axis, reach in reaches.items():
+      length = shape[ops.attention.AXIS_DIMENSION[axis]]
+      if length is not None and length - 1 > reach:
+        raise ValueError(
+            f"{type(self).__name__}: the input's {axis} length {length} exceeds what its "
+            f"relative embeddings cover (at most {reach + 1} pixels; `spatial_size` is "
+            f"{self.spatial_size}). Build the layer for the larger size (see "
+            "`gsa_keras.layers.transfer_weights` to reuse trained weights) or set "
+            "`max_relative_shift`.")
+
+  def compute_output_shape(self, input_shape):
+    shape = tf.TensorShape(input_shape).as_list()
+    return tuple(shape[:3] + [self.filters])
+
+  # -- Weights. ---------------------------------------------------------------------------
+
+  def build(self, input_shape):
+    shape = self._checked_input_shape(input_shape)
+    reaches = self._table_reaches(shape)
+    self._check_covered(shape, reaches)
+    self._reaches = reaches
+    self._key_dim = (self.key_channels or shape[3]) // self.num_heads
+    value_dim = self.filters // self.num_heads
+    projected = (2 if self._uses_keys else 1) * self._key_dim + value_dim
+    self.kqv_kernel = self._add_kernel("kqv_kernel", (shape[3], self.num_heads, projected))
+    for axis, reach in self._reaches.items():
+      setattr(self, f"{axis}_embeddings",
+              self._add_kernel(f"{axis}_embeddings", (2 * reach + 1, self._key_dim)))
+    if self._uses_column_norm:
+      self.column_norm = self._keras.layers.BatchNormalization(
+          momentum=self.norm_momentum, epsilon=self.norm_epsilon,
+          synchronized=self.use_sync_bn, dtype=self.dtype_policy, name="column_norm")
+      with tf.name_scope(self.column_norm.name):  # tf_keras names weights by scope.
+        self.column_norm.build(shape[:3] + [self.filters])
+    super().build(input_shape)
+
+  def _add_kernel(self, name, shape):
+    # A fresh initializer per weight: an unseeded tf_keras initializer instance returns
+    # the same values on every call.
+    initializer = self.kernel_initializer.__class__.from_config(
+        self.kernel_initializer.get_config())
+    return self.add_weight(name=name, shape=shape, initializer=initializer,
+                           regularizer=self.kernel_regularizer, trainable=True)
+
+  # -- Forward pass. ------------------------------------------------------------------------
+
+  def call(self, inputs, training=None):
+    shape = inputs.shape.as_list()
+    self._check_covered(shape, self._reaches)
+    dynamic = tf.shape(inputs)
+    positions = {}
+    for axis in self._attended_axes:
+      dimension = ops.attention.AXIS_DIMENSION[axis]
+      length = shape[dimension]
+      if length is None:
+        length = dynamic[dimension]
+        if self.max_relative_shift is None:
+          tf.debugging.assert_less_equal(
+              length, self._reaches[axis] + 1,
+              message=f"{type(self).__name__}: the input's {axis} length exceeds what "
+              "its relative embeddings cover")
+      table = tf.cast(getattr(self, f"{axis}_embeddings"), self.compute_dtype)
+      positions[axis] = ops.relative_to_absolute(table, length, self.max_relative_shift)
+    keys, queries, values = ops.project_kqv(
+        inputs, tf.cast(self.kqv_kernel, self.compute_dtype), self._key_dim,
+        with_keys=self._uses_keys)
+    outputs = self._attend(keys, queries, values, positions, training)
+    return tf.reshape(outputs, [dynamic[0], dynamic[1], dynamic[2], self.filters])
+
+  def _normalize_column_output(self, column_output, training):
+    """Appendix B: batch normalisation between the column and the row attention."""
+    shape = tf.shape(column_output)
+    flat = tf.reshape(column_output, [shape[0], shape[1], shape[2], self.filters])
+    return tf.reshape(self.column_norm(flat, training=training), shape)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(
+        filters=self.filters,
+        num_heads=self.num_heads,
+        key_channels=self.key_channels,
+        max_relative_shift=self.max_relative_shift,
+        spatial_size=self.spatial_size,
+        kernel_initializer=self._keras.initializers.serialize(self.kernel_initializer),
+        kernel_regularizer=(self._keras.regularizers.serialize(self.kernel_regularizer)
+                            if self.kernel_regularizer else None),
+        norm_momentum=self.norm_momentum,
+        norm_epsilon=self.norm_epsilon,
+        use_sync_bn=self.use_sync_bn,
+    )
+    return config
+
+
+class GlobalSelfAttention(AxialAttentionBase):
+  """The GSA module (Section 3.1, Fig. 1, Appendix B): content plus axial positional attention.
+
+  Input `(batch, height, width, channels)`, output `(batch, height, width, filters)`.
+
+  - Keys, queries and values come from one fused 1x1 projection (eq. 3) and are split
+    into `num_heads` heads. Keys/queries have `key_channels` channels (default: the
+    input's), values have `filters` (the paper's setting).
+  - Content attention (eqs. 1, 4): `Q (softmax(K)^T V)`, keys softmax-normalised over
+    all pixels, queries not normalised. Linear in the number of pixels.
+  - Positional attention (eqs. 2, 5-7): column attention, batch normalisation, row
+    attention, with the same queries; learned relative position embeddings as keys (one
+    table per axis, shared by the heads), no softmax. The column attention takes `V`, the
+    row attention takes the normalised column output.
+  - Output = content + positional (eq. 8).
+
+  Args:
+    filters: output (value) channels; divisible by `num_heads`.
+    num_heads: attention heads (the paper uses 8).
+    key_channels: key/query channels, divisible by `num_heads`; default the input's.
+    max_relative_shift: `L` of eq. 5, the farthest pixel a positional attention reaches
+      along its axis. `None` (default) is global attention: the tables then cover
+      `spatial_size`, or the input size seen at build time, and larger inputs are an
+      error. With `L` set, tables have `2L + 1` rows and any input size works.
+    spatial_size: `(height, width)` (or one int) the tables of a global layer cover;
+      inputs may be smaller. Default: the input size at build time.
+    use_content, use_column, use_row: which terms are on (Table 4's ablations; at least
+      one). `gsa_keras.layers.variants.GSA_VARIANTS` names the combinations.
+    kernel_initializer, kernel_regularizer: for every weight: the projection kernel and
+      the relative embeddings (the Model Garden applies weight decay as a regularizer).
+    norm_momentum, norm_epsilon, use_sync_bn: the batch normalisation between the column
+      and the row attention (present only when both are on).
+    **kwargs: standard `Layer` arguments (`name`, `dtype`, ...).
+  """
+
+  def __init__(self, filters, use_content=True, use_column=True, use_row=True, **kwargs):
+    if not (use_content or use_column or use_row):
+      raise ValueError("At least one of `use_content`, `use_column` and `use_row` must be "
+                       "True; got all three False.")
+    super().__init__(filters, **kwargs)
+    self.use_content = bool(use_content)
+    self.use_column = bool(use_column)
+    self.use_row = bool(use_row)
+
+  @property
+  def _uses_keys(self):
+    return self.use_content
+
+  @property
+  def _attended_axes(self):
+    return tuple(axis for axis, used in zip(ops.AXES, (self.use_column, self.use_row))
+                 if used)
+
+  def _attend(self, keys, queries, values, positions, training):
+    outputs = []
+    if self.use_content:
+      outputs.append(ops.content_attention(keys, queries, values))
+    if positions:
+      positional = values
+      for axis in self._attended_axes:
+        if axis == "row" and self._uses_column_norm:
+          positional = self._normalize_column_output(positional, training)
+        positional = ops.positional_attention(queries, positional, positions[axis], axis)
+      outputs.append(positional)
+    return tf.add_n(outputs)  # eq. 8
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(use_content=self.use_content, use_column=self.use_column,
+                  use_row=self.use_row)
+    return config
+
+  @classmethod
+  def from_variant(cls, variant, filters, **kwargs):
+    """A layer for a named Table 4 variant, e.g. `from_variant('positional', 64)`."""
+    if variant not in variants.GSA_VARIANTS:
+      raise ValueError(f"`variant` must be one of {list(variants.GSA_VARIANTS)}, "
+                       f"got {variant!r}.")
+    return cls(filters, **variants.GSA_VARIANTS[variant], **kwargs)
+
+
+class AxialContentPositionalAttention(AxialAttentionBase):
+  """Table 2's baseline: axial attention on content and positions (Ramachandran et al. 2019).
+
+  Along each column, then (after batch normalisation) along each row:
+  `softmax_i(q . k_i + q . r_{i-x}) v_i`. Same projection, relative embeddings and
+  batch normalisation as `GlobalSelfAttention`, hence the same parameter count; the
+  content interaction is axial instead of global. Arguments as `GlobalSelfAttention`
+  without the `use_*` switches; `max_relative_shift` masks keys farther than `L`.
+  """
+
+  def _attend(self, keys, queries, values, positions, training):
+    outputs = values
+    for axis in ops.AXES:
+      if axis == "row":
+        outputs = self._normalize_column_output(outputs, training)
+      length = positions[axis].shape[0] or tf.shape(positions[axis])[0]
+      reach = self.max_relative_shift if self.max_relative_shift is not None else length
+      mask = ops.neighbourhood_mask(length, reach)
+      outputs = ops.axial_softmax_attention(queries, keys, outputs, positions[axis], mask,
+                                            axis)
+    return outputs
+
+
+LAYER_DEFINITIONS = (GlobalSelfAttention, AxialContentPositionalAttention)

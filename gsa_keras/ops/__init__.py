@@ -1,0 +1,16 @@
+"""The math core: the paper's equations (Appendix B, eqs. 3-8) as TensorFlow functions.
+
+Keras-free; the layers in `gsa_keras.layers` are thin shells around these.
+"""
+
+from gsa_keras.ops.attention import AXES
+from gsa_keras.ops.attention import axial_softmax_attention
+from gsa_keras.ops.attention import content_attention
+from gsa_keras.ops.attention import global_context
+from gsa_keras.ops.attention import positional_attention
+from gsa_keras.ops.attention import project_kqv
+from gsa_keras.ops.attention import spatial_softmax
+from gsa_keras.ops.relative_positions import neighbourhood_mask
+from gsa_keras.ops.relative_positions import relative_to_absolute
+from gsa_keras.ops.relative_positions import resize_relative_embeddings
+from gsa_keras.ops.relative_positions import table_reach

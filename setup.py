@@ -1,0 +1,24 @@
+"""gsa-keras: Global Self-Attention Networks for TensorFlow/Keras and the Model Garden."""
+
+import setuptools
+
+setuptools.setup(
+    name="gsa-keras",
+    version="0.1.0",
+    description=("Global Self-Attention Networks (Shen et al.) as tf.keras layers and "
+                 "TensorFlow Model Garden backbones."),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=setuptools.find_packages(include=["gsa_keras", "gsa_keras.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow==2.20.*",
+        "tf-models-official==2.20.0",
+        "tensorflow-datasets",
+        "absl-py",
+    ],
+    extras_require={
+        "test": ["pytest", "scikit-learn"],
+    },
+    license="Apache-2.0",
+)
