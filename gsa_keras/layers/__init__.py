@@ -4,14 +4,21 @@
 first used, in which case it is tf_keras (Keras 2). This module follows the same rule, so
 its layers fit the user's `tf.keras` models (a Keras 3 layer in a tf_keras model would
 lose its weights). Either flavour can be imported explicitly:
-`gsa_keras.layers.keras3` or `gsa_keras.layers.tf_keras`.
+`gsa_keras.layers.keras3` or `gsa_keras.layers.tf_keras`. The flavour is imported on
+first use of a layer, so `gsa_keras.layers.variants` alone imports no Keras.
 """
 
+import importlib
 import os
 
 from gsa_keras.layers.variants import ATTENTION_VARIANTS
 from gsa_keras.layers.variants import AXIAL_BASELINE
 from gsa_keras.layers.variants import GSA_VARIANTS
+
+_FLAVOUR_EXPORTS = ("GlobalSelfAttention", "AxialContentPositionalAttention",
+                    "transfer_weights")
+__all__ = list(_FLAVOUR_EXPORTS) + ["ATTENTION_VARIANTS", "AXIAL_BASELINE", "GSA_VARIANTS",
+                                    "tf_keras_is_legacy"]
 
 
 def tf_keras_is_legacy():
@@ -19,7 +26,12 @@ def tf_keras_is_legacy():
   return os.environ.get("TF_USE_LEGACY_KERAS", None) in ("true", "True", "1")
 
 
-if tf_keras_is_legacy():
-  from gsa_keras.layers.tf_keras import *  # pylint: disable=wildcard-import
-else:
-  from gsa_keras.layers.keras3 import *  # pylint: disable=wildcard-import
+def __getattr__(name):
+  if name not in _FLAVOUR_EXPORTS:
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+  flavour = "tf_keras" if tf_keras_is_legacy() else "keras3"
+  return getattr(importlib.import_module(f"{__name__}.{flavour}"), name)
+
+
+def __dir__():
+  return sorted(set(globals()) | set(__all__))

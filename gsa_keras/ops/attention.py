@@ -13,18 +13,21 @@ import tensorflow as tf
 
 # Column attention mixes rows x <- i within a column y; row attention mixes columns
 # y <- j within a row x. The two are the same computation along different axes, so
-# they differ only in these equations.
+# they differ only in these equations. The score tensor S (eq. 7, the largest tensor
+# of the module: one entry per pixel, head and attended pixel) is produced directly in
+# the layout the aggregation's batched matmul reads, heads before the two attended
+# axes, so it is written once and read once, never transposed.
 _POSITIONAL_SCORES = {  # eq. 7, first line: S = Q P
-    "column": "bxynk,xik->bxyin",
-    "row": "bxynk,yjk->bxyjn",
+    "column": "bxynk,xik->bynxi",
+    "row": "bxynk,yjk->bxnyj",
 }
 _CONTENT_SCORES = {  # q . k along the axis (Table 2's axial baseline)
-    "column": "bxynk,biynk->bxyin",
-    "row": "bxynk,bxjnk->bxyjn",
+    "column": "bxynk,biynk->bynxi",
+    "row": "bxynk,bxjnk->bxnyj",
 }
 _AGGREGATE = {  # eq. 7, second line: Y = S V
-    "column": "bxyin,biynv->bxynv",
-    "row": "bxyjn,bxjnv->bxynv",
+    "column": "bynxi,biynv->bxynv",
+    "row": "bxnyj,bxjnv->bxynv",
 }
 AXES = tuple(_AGGREGATE)
 # Position of the spatial size of an axis in a (b, x, y, ...) shape.
@@ -99,13 +102,7 @@ def axial_softmax_attention(queries, keys, values, positions, mask, axis):
   """
   logits = (tf.einsum(_CONTENT_SCORES[axis], queries, keys) +
             tf.einsum(_POSITIONAL_SCORES[axis], queries, positions))
-  logits = tf.cast(logits, tf.float32)
-  # Scores are (b, x, y, key, n): broadcast the (query, key) mask over b, the other
-  # spatial axis and the heads.
-  if axis == "column":
-    mask = mask[tf.newaxis, :, tf.newaxis, :, tf.newaxis]
-  else:
-    mask = mask[tf.newaxis, tf.newaxis, :, :, tf.newaxis]
-  logits = tf.where(mask, logits, tf.float32.min)
-  weights = tf.cast(tf.nn.softmax(logits, axis=3), values.dtype)
+  # Scores end in (query, key): the (query, key) mask broadcasts over the rest.
+  logits = tf.where(mask, tf.cast(logits, tf.float32), tf.float32.min)
+  weights = tf.cast(tf.nn.softmax(logits, axis=-1), values.dtype)
   return tf.einsum(_AGGREGATE[axis], weights, values)
