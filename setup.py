@@ -16,9 +16,16 @@ setuptools.setup(
         "tf-models-official==2.20.0",
         "tensorflow-datasets",
         "absl-py",
+        "matplotlib",
     ],
     extras_require={
         "test": ["pytest", "scikit-learn"],
+    },
+    entry_points={
+        "console_scripts": [
+            "gsa-flops=gsa_keras.flops:main",
+            "gsa-keras-visualize=gsa_keras.visualize:run",
+        ],
     },
     license="Apache-2.0",
 )

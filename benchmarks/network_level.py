@@ -1,0 +1,144 @@
+"""Network level: GSA-ResNet vs the Model Garden's ResNet, inference and training step.
+
+Both networks are Model Garden `ClassificationModel`s (`gsa_keras.flops.build_classifier`)
+timed side by side per batch size and execution mode. Parameters are counted on the
+timed models, FLOPs with `gsa_keras.flops` (the convolutional ResNet's on the project's
+`gsa_resnet` with no attention groups, which is the same network when its parameter
+count matches), and set beside the paper's Table 6.
+"""
+
+import dataclasses
+from typing import Callable, Dict, Tuple
+
+import tensorflow as tf
+import tf_keras
+
+from official.vision.configs import backbones as vision_backbones
+
+from benchmarks import operators
+from benchmarks import timing
+from gsa_keras import flops
+from gsa_keras import registry_imports  # pylint: disable=unused-import
+from gsa_keras.configs import backbones as backbone_configs
+
+GSA = "gsa_resnet"
+RESNET = "resnet"
+INFERENCE = "inference"
+TRAINING = "training step"
+STEPS = (INFERENCE, TRAINING)
+# Table 6: single-image inference time on a TPUv3, milliseconds.
+PAPER_RUNTIME_MS = {"ResNet-38": 17.2, "GSA-ResNet-38": 24.7, "ResNet-50": 22.6,
+                    "GSA-ResNet-50": 31.7, "ResNet-101": 39.3, "GSA-ResNet-101": 57.2}
+_LEARNING_RATE = 1e-4  # Small: the weights must stay finite over the timed steps.
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  model_id: int = 50
+  input_size: int = 224
+  num_classes: int = 1000
+  batches: Tuple[int, ...] = (1, 8)
+  modes: Tuple[str, ...] = tuple(operators.MODES)
+  steps: Tuple[str, ...] = STEPS
+  warmup: int = 2
+  repeats: int = 5  # A ResNet-50 training step at batch 8 takes seconds on 2 cores.
+
+
+def network_names(model_id: int) -> Dict[str, str]:
+  """The paper's names of the two networks (the keys of `flops.PAPER_REFERENCE`)."""
+  return {GSA: f"GSA-ResNet-{model_id}", RESNET: f"ResNet-{model_id}"}
+
+
+def build_networks(settings: Settings) -> Dict[str, tf_keras.Model]:
+  configs = {
+      GSA: backbone_configs.GSAResNet(model_id=settings.model_id),
+      RESNET: backbone_configs.Backbone(
+          type="resnet", resnet=vision_backbones.ResNet(model_id=settings.model_id)),
+  }
+  return {name: flops.build_classifier(config, settings.input_size, settings.num_classes)
+          for name, config in configs.items()}
+
+
+def _trainable_params(model) -> int:
+  return sum(int(tf.size(w)) for w in model.trainable_weights)
+
+
+def costs(models: Dict[str, tf_keras.Model], settings: Settings) -> Dict[str, dict]:
+  """Parameters and FLOPs (one image) of each network, beside the paper's."""
+  conv_config = backbone_configs.GSAResNet(model_id=settings.model_id,
+                                           attention_groups=[])
+  counted = {GSA: flops.count_params_and_flops(models[GSA]),
+             RESNET: flops.count_params_and_flops(conv_config, settings.input_size,
+                                                  settings.num_classes)}
+  paper = {}
+  if (settings.input_size, settings.num_classes) == (224, 1000):
+    paper = {name: {"paper_params": round(params * 1e6),
+                    "paper_flops": round(gflops * 1e9),
+                    "paper_runtime_ms": PAPER_RUNTIME_MS.get(name)}
+             for name, _, params, gflops in flops.PAPER_REFERENCE}
+  results = {}
+  for key, name in network_names(settings.model_id).items():
+    params = _trainable_params(models[key])
+    same_network = counted[key].trainable_params == params
+    results[key] = {
+        "name": name, "label": name + (" (Model Garden)" if key == RESNET else ""),
+        "params": params,
+        "flops": counted[key].multiply_accumulate_flops if same_network else None,
+        "paper_params": None, "paper_flops": None, "paper_runtime_ms": None,
+        **paper.get(name, {})}
+  return results
+
+
+def step_function(model: tf_keras.Model, batch: int, step: str, jit_compile: bool,
+                  settings: Settings) -> Callable[[], object]:
+  """A callable running inference or one SGD training step on a random batch."""
+  images = tf.random.normal([batch, settings.input_size, settings.input_size, 3])
+  labels = tf.one_hot(tf.random.uniform([batch], maxval=settings.num_classes,
+                                        dtype=tf.int32), settings.num_classes)
+  if step == INFERENCE:
+    def run(x, y):
+      del y
+      return model(x, training=False)
+  elif step == TRAINING:
+    optimizer = tf_keras.optimizers.SGD(_LEARNING_RATE, momentum=0.9)
+
+    def run(x, y):
+      with tf.GradientTape() as tape:
+        logits = model(x, training=True)
+        loss = tf.reduce_mean(tf_keras.losses.categorical_crossentropy(
+            y, logits, from_logits=True))
+      gradients = tape.gradient(loss, model.trainable_variables)
+      optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+      return loss
+  else:
+    raise ValueError(f"`step` must be one of {STEPS}, got {step!r}.")
+  compiled = tf.function(run, jit_compile=jit_compile)
+  return lambda: compiled(images, labels)
+
+
+def run(settings: Settings, log: Callable[[str], None] = print) -> dict:
+  """Times both networks for every batch, mode and step; returns rows and costs."""
+  models = build_networks(settings)
+  network_costs = costs(models, settings)
+  rows = []
+  for batch in settings.batches:
+    for mode in settings.modes:
+      for step in settings.steps:
+        jit_compile = operators.MODES[mode]
+        functions = {name: step_function(model, batch, step, jit_compile, settings)
+                     for name, model in models.items()}
+        timings = timing.time_side_by_side(functions, settings.warmup, settings.repeats)
+        factor = 1 if step == INFERENCE else operators.BACKWARD_FLOPS_FACTOR
+        rows.append({
+            "batch": batch, "mode": mode, "step": step,
+            "timings": {name: t.to_json() for name, t in timings.items()},
+            "gflops_per_second": {
+                name: factor * network_costs[name]["flops"] * batch / t.median / 1e9
+                for name, t in timings.items() if network_costs[name]["flops"]},
+            "ratio": timing.paired_ratio(timings[GSA], timings[RESNET]),
+        })
+        log(f"network batch {batch} {mode} {step}: " + ", ".join(
+            f"{name} {t.median * 1e3:.1f} ms" for name, t in timings.items()) +
+            f", ratio {rows[-1]['ratio']:.2f}")
+  return {"model_id": settings.model_id, "input_size": settings.input_size,
+          "costs": network_costs, "rows": rows}

@@ -1,0 +1,361 @@
+"""The suite's report: a Markdown file and PNG plots from the results' JSON.
+
+`python -m benchmarks.report RESULTS_DIR` draws them again from `RESULTS_DIR/results.json`.
+"""
+
+import argparse
+import json
+import pathlib
+from typing import List, Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np  # pylint: disable=g-import-not-at-top
+
+from benchmarks import module_level  # pylint: disable=g-import-not-at-top
+from benchmarks import network_level  # pylint: disable=g-import-not-at-top
+from benchmarks import operators  # pylint: disable=g-import-not-at-top
+
+RESULTS_JSON = "results.json"
+REPORT_MD = "results.md"
+MODULE_TARGET = 1.0
+NETWORK_TARGET = 1.0
+SCALE_TARGET = {"size": 256, "channels": 64, "bytes": 2**30, "seconds": 0.150,
+                "exponent": 1.5}
+TARGET_BATCH = 8
+_GB = 2**30
+
+
+# -- Formatting. -----------------------------------------------------------------------
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+  return "\n".join(lines)
+
+
+def _ms(seconds: Optional[float]) -> str:
+  return "-" if seconds is None else f"{seconds * 1e3:.2f}"
+
+
+def _num(value: Optional[float], digits: int = 2, scale: float = 1.0,
+         unit: str = "") -> str:
+  return "-" if value is None else f"{value / scale:.{digits}f}{unit}"
+
+
+def _yes(met: bool) -> str:
+  return "yes" if met else "**no**"
+
+
+def _operator_cell(entry: dict, key: str) -> str:
+  if "skipped" in entry:
+    return entry["skipped"] if key == "time" else "-"
+  if key == "time":
+    return _ms(entry["timing"]["median"])
+  return _num(entry["gflops_per_second"], 1)
+
+
+# -- Sections. -------------------------------------------------------------------------
+
+
+def machine_section(machine: dict) -> str:
+  load = machine.get("load_average_start"), machine.get("load_average_end")
+  return (f"Machine: {machine['cpu']}, {machine['usable_cores']} usable cores of "
+          f"{machine['logical_cores']}, {machine['memory_gb']:.0f} GB RAM; "
+          f"{machine['platform']}; Python {machine['python']}, TensorFlow "
+          f"{machine['tensorflow']}; {machine['date']}. Load average (1 min) at start "
+          f"{_num(load[0])}, at end {_num(load[1])}.")
+
+
+def module_section(rows: List[dict]) -> str:
+  names = operators.OPERATORS
+  header = (["shape", "batch", "mode", "pass"] +
+            [f"{operators.LABELS[n]} ms" for n in names] +
+            [f"{operators.LABELS[n]} GFLOP/s" for n in names] +
+            [f"GSA / {operators.LABELS[n]}" for n in names[1:]])
+  body = []
+  for row in rows:
+    cells = row["operators"]
+    body.append(["x".join(map(str, row["shape"])), row["batch"], row["mode"], row["pass"]] +
+                [_operator_cell(cells[n], "time") for n in names] +
+                [_operator_cell(cells[n], "flops") for n in names] +
+                [_num(row["ratios"].get(f"{operators.GSA}/{n}")) for n in names[1:]])
+  return ("GSA vs Conv2D 3x3 (same channels) vs dense global softmax attention (same "
+          "8 heads), one module, float32. Times are medians of interleaved rounds; "
+          "ratios are medians of per-round ratios. GFLOP/s counts FLOPs as "
+          "`gsa_keras.flops` does; forward+backward counts 3x the forward FLOPs.\n\n" +
+          table(header, body))
+
+
+def network_section(network: dict) -> str:
+  costs = network["costs"]
+  cost_rows = [[c["label"], _num(c["params"], 2, 1e6, "M"),
+                _num(c["paper_params"], 1, 1e6, "M"), _num(c["flops"], 2, 1e9, "G"),
+                _num(c["paper_flops"], 1, 1e9, "G"), _num(c["paper_runtime_ms"], 1)]
+               for c in costs.values()]
+  names = {key: c["name"] for key, c in costs.items()}
+  time_rows = [[r["batch"], r["mode"], r["step"]] +
+               [_ms(r["timings"][k]["median"]) for k in names] +
+               [_num(r["ratio"])] +
+               [_num(r["gflops_per_second"].get(k), 1) for k in names]
+               for r in network["rows"]]
+  return (f"Model Garden `ClassificationModel`s at {network['input_size']}x"
+          f"{network['input_size']}, float32; trainable parameters, FLOPs of one image "
+          "(multiply-accumulates x2, as the paper counts them); the paper's runtime is "
+          "one image on a TPUv3 (Table 6). A training step is forward, backward and an "
+          "SGD update; its GFLOP/s counts 3x the forward FLOPs.\n\n" +
+          table(["network", "params", "paper", "FLOPs", "paper", "paper runtime (ms)"],
+                cost_rows) + "\n\n" +
+          table(["batch", "mode", "step"] + [f"{n} ms" for n in names.values()] +
+                ["ratio"] + [f"{n} GFLOP/s" for n in names.values()], time_rows))
+
+
+def _scale_cell(point: dict, key: str) -> str:
+  if point["status"] != "ok":
+    return point["status"] if key == "seconds" else "-"
+  if key == "seconds":
+    return _ms(point["seconds"])
+  return _num(point["added_bytes"], 0, 2**20)
+
+
+def scale_section(scale: dict) -> str:
+  names = [n for n in operators.OPERATORS if n in scale]
+  sizes = [p["size"] for p in scale[names[0]]["points"]]
+  rows = []
+  for index, size in enumerate(sizes):
+    points = [scale[n]["points"][index] for n in names]
+    rows.append([f"{size}x{size}", size * size] +
+                [_scale_cell(p, key) for p in points for key in ("seconds", "bytes")])
+  header = ["size", "pixels"] + [f"{operators.LABELS[n]} {what}" for n in names
+                                 for what in ("ms", "added MB")]
+  exponents = "; ".join(
+      f"{operators.LABELS[n]}: time ~ pixels^{_num(scale[n]['exponents']['time'])}, "
+      f"memory ~ pixels^{_num(scale[n]['exponents']['memory'])} (fitted on sides "
+      f"{scale[n]['exponents']['fit_sizes']})" for n in names)
+  return (f"One module, {scale['channels']} channels, batch {scale['batch']}, forward, "
+          "graph mode; each size in a fresh process; added memory is the growth of the "
+          f"process's peak resident memory while running (budget "
+          f"{scale['memory_budget_bytes'] / _GB:.0f} GB).\n\n" + table(header, rows) +
+          f"\n\nGrowth exponents (least squares on log-log): {exponents}.")
+
+
+# -- Targets. --------------------------------------------------------------------------
+
+
+def _module_target_rows(rows: List[dict]) -> List[List[str]]:
+  result = []
+  for shape in module_level.STAGE_SHAPES:
+    cases = [r for r in rows if tuple(r["shape"]) == shape and
+             r["pass"] == operators.FORWARD]
+    if not cases:
+      continue
+    ratios = {(r["mode"], r["batch"]): r["ratios"][f"{operators.GSA}/{operators.CONV}"]
+              for r in cases}
+    measured = ", ".join(f"{mode} b{batch} {ratio:.2f}"
+                         for (mode, batch), ratio in sorted(ratios.items()))
+    result.append([f"GSA / Conv2D 3x3 forward time, {'x'.join(map(str, shape))}",
+                   f"<= {MODULE_TARGET}", measured,
+                   _yes(all(r <= MODULE_TARGET for r in ratios.values()))])
+  return result
+
+
+def paper_ratio(network: dict) -> Optional[float]:
+  """GSA-ResNet / ResNet inference time in the paper (Table 6, TPUv3), if it has both."""
+  runtimes = [network["costs"][key]["paper_runtime_ms"]
+              for key in (network_level.GSA, network_level.RESNET)]
+  return None if None in runtimes else runtimes[0] / runtimes[1]
+
+
+def _network_target_rows(network: dict) -> List[List[str]]:
+  result = []
+  names = [c["name"] for c in network["costs"].values()]
+  paper = paper_ratio(network)
+  for row in network["rows"]:
+    if row["batch"] != TARGET_BATCH:
+      continue
+    label = (f"{names[0]} / {names[1]} {row['step']} time, batch {row['batch']}, "
+             f"{row['mode']}")
+    if row["step"] == network_level.INFERENCE:
+      met = row["ratio"] <= NETWORK_TARGET and (paper is None or row["ratio"] < paper)
+      result.append([label, f"<= {NETWORK_TARGET}" + (
+          f" and < {paper:.2f} (paper)" if paper else ""), f"{row['ratio']:.2f}",
+                     _yes(met)])
+    else:
+      result.append([label, "reported", f"{row['ratio']:.2f}", "-"])
+  return result
+
+
+def _scale_target_rows(scale: dict) -> List[List[str]]:
+  if scale["channels"] != SCALE_TARGET["channels"] or operators.GSA not in scale:
+    return []
+  gsa = scale[operators.GSA]
+  result = []
+  point = next((p for p in gsa["points"] if p["size"] == SCALE_TARGET["size"]), None)
+  if point is not None:
+    where = f"one GSA module at {point['size']}x{point['size']}x{scale['channels']}"
+    if point["status"] != "ok":
+      result.append([where, "runs", point["status"], _yes(False)])
+    else:
+      result.append([f"{where}: added memory", "< 1 GB",
+                     f"{point['added_bytes'] / _GB:.2f} GB",
+                     _yes(point["added_bytes"] < SCALE_TARGET["bytes"])])
+      result.append([f"{where}: time", "< 150 ms", f"{point['seconds'] * 1e3:.0f} ms",
+                     _yes(point["seconds"] < SCALE_TARGET["seconds"])])
+  exponent = gsa["exponents"]["time"]
+  if exponent is not None:
+    result.append(["GSA time growth exponent in pixels", "<= 1.5", f"{exponent:.2f}",
+                   _yes(exponent <= SCALE_TARGET["exponent"])])
+  return result
+
+
+def targets_section(results: dict) -> str:
+  rows = []
+  if "network_level" in results:
+    rows += _network_target_rows(results["network_level"])
+  if "module_level" in results:
+    rows += _module_target_rows(results["module_level"])
+  if "scale" in results:
+    rows += _scale_target_rows(results["scale"])
+  if not rows:
+    return "No target applies to these settings (targets are for the full suite)."
+  return table(["target", "threshold", "measured", "met"], rows)
+
+
+# -- Plots. ----------------------------------------------------------------------------
+
+
+def plot_module_level(rows: List[dict], path: pathlib.Path) -> None:
+  passes = [p for p in operators.PASSES if any(r["pass"] == p for r in rows)]
+  shapes = list(dict.fromkeys(tuple(r["shape"]) for r in rows))
+  series = list(dict.fromkeys((r["mode"], r["batch"]) for r in rows))
+  figure, axes = plt.subplots(1, len(passes), figsize=(6 * len(passes), 4), squeeze=False)
+  width = 0.8 / len(series)
+  for axis, pass_ in zip(axes[0], passes):
+    for index, (mode, batch) in enumerate(series):
+      ratios = [next((r["ratios"][f"{operators.GSA}/{operators.CONV}"] for r in rows
+                      if tuple(r["shape"]) == shape and r["pass"] == pass_ and
+                      r["mode"] == mode and r["batch"] == batch), np.nan)
+                for shape in shapes]
+      axis.bar(np.arange(len(shapes)) + index * width, ratios, width,
+               label=f"{mode}, batch {batch}")
+    axis.axhline(MODULE_TARGET, color="black", linestyle="--", linewidth=1)
+    axis.set_xticks(np.arange(len(shapes)) + width * (len(series) - 1) / 2)
+    axis.set_xticklabels(["x".join(map(str, s)) for s in shapes])
+    axis.set_ylabel("GSA time / Conv2D 3x3 time")
+    axis.set_title(pass_)
+    axis.legend(fontsize=8)
+  figure.tight_layout()
+  figure.savefig(path, dpi=120)
+  plt.close(figure)
+
+
+def plot_network_level(network: dict, path: pathlib.Path) -> None:
+  rows = network["rows"]
+  labels = [f"b{r['batch']} {r['mode']}\n{r['step']}" for r in rows]
+  figure, axis = plt.subplots(figsize=(max(6, 1.2 * len(rows)), 4))
+  axis.bar(np.arange(len(rows)), [r["ratio"] for r in rows], color="tab:blue")
+  axis.axhline(NETWORK_TARGET, color="black", linestyle="--", linewidth=1,
+               label="target")
+  paper = paper_ratio(network)
+  if paper is not None:
+    axis.axhline(paper, color="tab:red", linestyle=":", linewidth=1,
+                 label=f"paper (TPUv3, inference, batch 1) {paper:.2f}")
+  axis.set_xticks(np.arange(len(rows)))
+  axis.set_xticklabels(labels, fontsize=8)
+  names = [c["name"] for c in network["costs"].values()]
+  axis.set_ylabel(f"{names[0]} time / {names[1]} time")
+  axis.legend(fontsize=8)
+  figure.tight_layout()
+  figure.savefig(path, dpi=120)
+  plt.close(figure)
+
+
+def _reference_slope(axis, gsa: dict, exponent: float) -> None:
+  """A dotted pixels^exponent line through the GSA module's first fitted point."""
+  fitted = [p for p in gsa["points"]
+            if p["status"] == "ok" and p["size"] in gsa["exponents"]["fit_sizes"]]
+  if len(fitted) < 2:
+    return
+  pixels = np.array([fitted[0]["pixels"], fitted[-1]["pixels"]], dtype=float)
+  axis.loglog(pixels, fitted[0]["seconds"] * (pixels / pixels[0])**exponent, ":",
+              color="gray", label=f"~pixels^{exponent} (target bound)")
+
+
+def plot_scale(scale: dict, path: pathlib.Path) -> None:
+  names = [n for n in operators.OPERATORS if n in scale]
+  figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+  for axis, key, label in ((axes[0], "seconds", "forward time (s)"),
+                           (axes[1], "added_bytes", "added peak memory (bytes)")):
+    for name in names:
+      ok = [p for p in scale[name]["points"] if p["status"] == "ok" and p.get(key, 0) > 0]
+      exponent = scale[name]["exponents"]["time" if key == "seconds" else "memory"]
+      legend = operators.LABELS[name] + (
+          f" (~pixels^{exponent:.2f})" if exponent is not None else "")
+      if ok:
+        axis.loglog([p["pixels"] for p in ok], [p[key] for p in ok], "o-", label=legend)
+      if key == "added_bytes":
+        estimated = [p for p in scale[name]["points"]
+                     if p["status"] != "ok" and p.get("estimated_bytes")]
+        if estimated:
+          axis.loglog([p["pixels"] for p in estimated],
+                      [p["estimated_bytes"] for p in estimated], "x", color="tab:red",
+                      label=f"{operators.LABELS[name]}: out of memory (estimate)")
+    if key == "seconds":
+      _reference_slope(axis, scale[operators.GSA], SCALE_TARGET["exponent"])
+    sizes = [p["size"] for p in scale[names[0]]["points"]]
+    axis.set_xticks([size * size for size in sizes])
+    axis.set_xticklabels([f"{size}\u00b2" for size in sizes], fontsize=8)
+    axis.minorticks_off()
+    axis.set_xlabel("pixels (side\u00b2)")
+    axis.set_ylabel(label)
+    axis.grid(True, which="both", alpha=0.3)
+    if axis.get_legend_handles_labels()[0]:
+      axis.legend(fontsize=8)
+  axes[0].set_title(f"one module, {scale['channels']} channels, batch {scale['batch']}")
+  figure.tight_layout()
+  figure.savefig(path, dpi=120)
+  plt.close(figure)
+
+
+# -- Writing. --------------------------------------------------------------------------
+
+_PLOTS = {"module_level": plot_module_level, "network_level": plot_network_level,
+          "scale": plot_scale}
+_SECTIONS = (("network_level", "Network level", network_section),
+             ("module_level", "Module level", module_section),
+             ("scale", "Scale", scale_section))
+
+
+def write(results: dict, out_dir) -> List[pathlib.Path]:
+  """Writes `results.md` and one PNG per measured part into `out_dir`; returns them."""
+  out_dir = pathlib.Path(out_dir)
+  out_dir.mkdir(parents=True, exist_ok=True)
+  written = []
+  parts = [f"# GSA benchmarks{' (quick run: tiny sizes)' if results.get('quick') else ''}",
+           machine_section(results["machine"]),
+           f"Command: `{results['command']}`", "## Targets", targets_section(results)]
+  for key, title, section in _SECTIONS:
+    if key in results:
+      png = out_dir / f"{key}.png"
+      _PLOTS[key](results[key], png)
+      written.append(png)
+      parts += [f"## {title}", section(results[key]), f"![{title}]({png.name})"]
+  markdown = out_dir / REPORT_MD
+  markdown.write_text("\n\n".join(parts) + "\n")
+  return [markdown] + written
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("results_dir", help=f"a directory holding {RESULTS_JSON}")
+  args = parser.parse_args(argv)
+  results = json.loads((pathlib.Path(args.results_dir) / RESULTS_JSON).read_text())
+  for path in write(results, args.results_dir):
+    print(path)
+
+
+if __name__ == "__main__":
+  main()

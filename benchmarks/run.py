@@ -1,0 +1,131 @@
+"""Runs the benchmark suite and writes its report: `python -m benchmarks`.
+
+  python -m benchmarks --out benchmark_results            # the full suite
+  python -m benchmarks --quick --out /tmp/gsa_bench       # a smoke run, tiny sizes
+  python -m benchmarks --parts network,module --out DIR   # some parts only
+
+Writes `results.json` (after each part), `results.md` and PNG plots into `--out`.
+Measure on a quiet machine: other processes skew the times (the report records the
+load average at the start and the end).
+"""
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import pathlib
+import platform
+import sys
+
+import tensorflow as tf
+
+from benchmarks import module_level
+from benchmarks import network_level
+from benchmarks import report
+from benchmarks import scale
+
+PARTS = ("network", "module", "scale")
+_RESULT_KEYS = {"network": "network_level", "module": "module_level", "scale": "scale"}
+
+
+def settings(quick: bool, memory_budget_bytes: int, repeats=None) -> dict:
+  """Each part's settings: the issue's sizes, or tiny ones for a smoke run."""
+  if quick:
+    parts = {
+        "module": module_level.Settings(
+            shapes=module_level.QUICK_SHAPES, batches=(1, 2), warmup=1, repeats=2),
+        "network": network_level.Settings(
+            model_id=26, input_size=32, num_classes=10, batches=(1, 2),
+            modes=("graph",), warmup=1, repeats=2),
+        "scale": scale.Settings(sizes=scale.QUICK_SIZES, channels=16, warmup=1,
+                                repeats=2, fit_from=0, timeout_seconds=300),
+    }
+  else:
+    parts = {"module": module_level.Settings(), "network": network_level.Settings(),
+             "scale": scale.Settings()}
+  parts["module"] = _replace(parts["module"], memory_budget_bytes=memory_budget_bytes,
+                             repeats=repeats)
+  parts["scale"] = _replace(parts["scale"], memory_budget_bytes=memory_budget_bytes,
+                            repeats=repeats)
+  parts["network"] = _replace(parts["network"], repeats=repeats)
+  return parts
+
+
+def _replace(part_settings, **changes):
+  return dataclasses.replace(
+      part_settings, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _cpu_model() -> str:
+  try:
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+      if line.startswith("model name"):
+        return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
+def _memory_gb() -> float:
+  return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+
+def machine() -> dict:
+  """What the numbers were measured on."""
+  return {
+      "cpu": _cpu_model(), "logical_cores": os.cpu_count(),
+      "usable_cores": len(os.sched_getaffinity(0)), "memory_gb": _memory_gb(),
+      "platform": platform.platform(), "python": platform.python_version(),
+      "tensorflow": tf.__version__,
+      "date": datetime.datetime.now().isoformat(timespec="seconds"),
+      "load_average_start": os.getloadavg()[0],
+  }
+
+
+def _log(message: str) -> None:
+  print(message, file=sys.stderr, flush=True)
+
+
+def main(argv=None) -> dict:
+  parser = argparse.ArgumentParser(
+      prog="python -m benchmarks", description=__doc__.splitlines()[0],
+      formatter_class=argparse.RawDescriptionHelpFormatter,
+      epilog="\n".join(__doc__.splitlines()[1:]))
+  parser.add_argument("--out", default="benchmark_results",
+                      help="results directory (default: %(default)s)")
+  parser.add_argument("--quick", action="store_true",
+                      help="smoke run: tiny shapes and networks, 2 repeats (~2 min)")
+  parser.add_argument("--parts", default=",".join(PARTS),
+                      help=f"comma-separated subset of {','.join(PARTS)}")
+  parser.add_argument("--repeats", type=int, default=None,
+                      help="timed rounds per comparison (default: module 10, "
+                           "network and scale 5)")
+  parser.add_argument("--memory_budget_gb", type=float, default=8.0,
+                      help="largest memory a dense attention or one scale probe may "
+                           "take (default: %(default)s)")
+  args = parser.parse_args(argv)
+  parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+  unknown = sorted(set(parts) - set(PARTS))
+  if unknown:
+    parser.error(f"unknown --parts {unknown}; choose from {list(PARTS)}")
+
+  part_settings = settings(args.quick, int(args.memory_budget_gb * 2**30), args.repeats)
+  runners = {"network": network_level.run, "module": module_level.run, "scale": scale.run}
+  out_dir = pathlib.Path(args.out)
+  out_dir.mkdir(parents=True, exist_ok=True)
+  results = {"machine": machine(), "quick": args.quick,
+             "command": "python -m benchmarks " + " ".join(
+                 argv if argv is not None else sys.argv[1:])}
+  for part in PARTS:
+    if part in parts:
+      results[_RESULT_KEYS[part]] = runners[part](part_settings[part], log=_log)
+      results["machine"]["load_average_end"] = os.getloadavg()[0]
+      (out_dir / report.RESULTS_JSON).write_text(json.dumps(results, indent=1))
+  for path in report.write(results, out_dir):
+    print(path)
+  return results
+
+
+if __name__ == "__main__":
+  main()

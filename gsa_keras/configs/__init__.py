@@ -1,0 +1,1 @@
+"""Typed configs (Model Garden `hyperparams.Config`) for gsa_keras."""

@@ -1,0 +1,372 @@
+"""What a GSA module looks at: its attention maps for one image, as arrays and PNGs.
+
+For a chosen pixel, the positional attention weights over its column and its row
+(eq. 7's `S = Q P` for that pixel's query, one vector per head), and for the whole
+image the content attention's global context weights (eq. 4's `softmax(K)`: per head
+and key channel, a distribution over the pixels). Computed from the layer's weights
+with `gsa_keras.ops`, at the layer's feature resolution, then upsampled over the
+image for the pictures.
+
+  python -m gsa_keras.visualize --experiment gsa_resnet_digits \
+      --checkpoint /tmp/gsa_digits --image digit.png --pixel 12,20 \
+      --layer group1_block1_attention --out /tmp/gsa_maps
+
+`--checkpoint` is a training run's `model_dir` (its latest checkpoint and its
+`params.yaml`) or one checkpoint; `--pixel row,column` is in the image as the model
+sees it (resized to the experiment's input size).
+"""
+
+import dataclasses
+import os
+import sys
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from absl import app
+from absl import flags
+import numpy as np
+import tensorflow as tf
+
+from official.core import exp_factory
+from official.core import task_factory
+from official.modeling import hyperparams
+from official.vision.ops import preprocess_ops
+
+from gsa_keras import ops
+from gsa_keras import registry_imports  # pylint: disable=unused-import
+from gsa_keras.layers import definitions
+
+# Positional weights have no softmax and take both signs: a diverging colour map,
+# centred on zero. Content weights are a distribution: a sequential one.
+_POSITIONAL_COLORMAP = "RdBu_r"
+_CONTENT_COLORMAP = "magma"
+_OVERLAY_ALPHA = 0.65
+
+
+@dataclasses.dataclass(frozen=True)
+class AttentionMaps:
+  """One GSA module's attention for one image, at the module's feature resolution.
+
+  Attributes:
+    layer: the module's name.
+    image: `(H, W, 3)` uint8, the image as the model sees it (resized).
+    feature_size: `(h, w)` of the module's input feature map.
+    pixel: `(row, column)` of the chosen pixel in the feature map.
+    image_pixel: `(row, column)` of the chosen pixel in `image`.
+    column: `(heads, h)`: the chosen pixel's positional weights over the rows of its
+      column, `S[i] = q . P^column[row, i]`; None if the module has no column term.
+    row: `(heads, w)`: its weights over the columns of its row,
+      `S[j] = q . P^row[column, j]`; None without a row term.
+    content: `(heads, key_channels, h, w)`: `softmax(K)` over the pixels, each
+      (head, channel) summing to 1; None without a content term.
+  """
+  layer: str
+  image: np.ndarray
+  feature_size: Tuple[int, int]
+  pixel: Tuple[int, int]
+  image_pixel: Tuple[int, int]
+  column: Optional[np.ndarray]
+  row: Optional[np.ndarray]
+  content: Optional[np.ndarray]
+
+  def heat_maps(self) -> Dict[str, np.ndarray]:
+    """`(heads, H, W)` maps over the image, nearest-neighbour upsampled.
+
+    'column' and 'row' are NaN outside the chosen pixel's column and row; 'content'
+    is each head's mean over its key channels (still summing to 1 over the
+    feature map).
+    """
+    height, width = self.feature_size
+    row_index, column_index = self.pixel
+    maps = {}
+    if self.column is not None:
+      strip = np.full((self.column.shape[0], height, width), np.nan, np.float32)
+      strip[:, :, column_index] = self.column
+      maps["column"] = strip
+    if self.row is not None:
+      strip = np.full((self.row.shape[0], height, width), np.nan, np.float32)
+      strip[:, row_index, :] = self.row
+      maps["row"] = strip
+    if self.content is not None:
+      maps["content"] = self.content.mean(axis=1)
+    return {name: _upsample(values, self.image.shape[:2]) for name, values in maps.items()}
+
+
+def _upsample(maps: np.ndarray, size: Sequence[int]) -> np.ndarray:
+  """Nearest-neighbour upsampling of `(heads, h, w)` to `(heads, H, W)`, NaNs kept."""
+  _, height, width = maps.shape
+  rows = np.arange(size[0]) * height // size[0]
+  columns = np.arange(size[1]) * width // size[1]
+  return maps[:, rows[:, None], columns[None, :]]
+
+
+# -- Finding the module and its input. ---------------------------------------------------
+
+
+def _walk(model):
+  """(functional model owning the layer, layer) for every layer, nested models too."""
+  for layer in model.layers:
+    if hasattr(layer, "layers"):
+      yield from _walk(layer)
+    else:
+      yield model, layer
+
+
+def gsa_layer_names(model) -> List[str]:
+  """The names of the GSA modules of `model`, in the order they run."""
+  return [layer.name for _, layer in _walk(model)
+          if isinstance(layer, definitions.GlobalSelfAttention)]
+
+
+def _find_gsa_layer(model, name: Optional[str]):
+  modules = [(owner, layer) for owner, layer in _walk(model)
+             if isinstance(layer, definitions.GlobalSelfAttention)]
+  if not modules:
+    raise ValueError("The model has no GlobalSelfAttention layer.")
+  if name is None:
+    return modules[0]
+  for owner, layer in modules:
+    if layer.name == name:
+      return owner, layer
+  raise ValueError(f"No GSA layer named {name!r}; the model's GSA layers are "
+                   f"{[layer.name for _, layer in modules]}.")
+
+
+def _first_call_input(layer):
+  """The symbolic input of the layer's first call, in the model that built it."""
+  if hasattr(layer, "get_input_at"):  # tf_keras: later calls of the model add nodes.
+    return layer.get_input_at(0)
+  return layer.input
+
+
+def layer_features(model, layer_name: Optional[str], images) -> Tuple[object, tf.Tensor]:
+  """(the GSA layer, its input for `images`).
+
+  The functional model owning the layer (the backbone, in a Model Garden classifier)
+  must take the images as its input, as Model Garden backbones do.
+  """
+  owner, layer = _find_gsa_layer(model, layer_name)
+  keras_module = layer._keras  # pylint: disable=protected-access
+  extractor = keras_module.Model(owner.inputs, _first_call_input(layer))
+  return layer, extractor(images, training=False)
+
+
+# -- The maps. -------------------------------------------------------------------------
+
+
+def attention_maps(model, image: np.ndarray, pixel: Tuple[int, int],
+                   layer_name: Optional[str] = None,
+                   preprocess: Optional[Callable[[np.ndarray], tf.Tensor]] = None
+                   ) -> AttentionMaps:
+  """The attention maps of one GSA module of `model` for one image.
+
+  Args:
+    model: a functional Keras model (e.g. a Model Garden classifier) with GSA modules.
+    image: `(H, W, 3)` uint8 at the model's input size.
+    pixel: `(row, column)` in `image`.
+    layer_name: the GSA module; default the first one.
+    preprocess: maps `image` to the model's input (without the batch axis); default
+      `normalize`, the Model Garden classifiers' normalization.
+
+  Returns:
+    `AttentionMaps` at the module's feature resolution.
+  """
+  image = np.asarray(image)
+  height, width = image.shape[:2]
+  if not (0 <= pixel[0] < height and 0 <= pixel[1] < width):
+    raise ValueError(f"`pixel` {tuple(pixel)} is outside the {height}x{width} image.")
+  preprocess = preprocess or normalize
+  layer, features = layer_features(model, layer_name, preprocess(image)[tf.newaxis])
+  _, feature_height, feature_width, _ = features.shape
+  row_index = pixel[0] * feature_height // height
+  column_index = pixel[1] * feature_width // width
+  key_dim = layer._key_dim  # pylint: disable=protected-access
+  keys, queries, _ = ops.project_kqv(
+      features, tf.cast(layer.kqv_kernel, features.dtype), key_dim,
+      with_keys=layer.use_content)
+  query = queries[0, row_index, column_index]  # (heads, key channels)
+
+  def positional(axis, length, position):
+    table = getattr(layer, f"{axis}_embeddings")
+    positions = ops.relative_to_absolute(tf.cast(table, query.dtype), length,
+                                         layer.max_relative_shift)
+    return tf.einsum("nk,ik->ni", query, positions[position]).numpy()
+
+  column = positional("column", feature_height, row_index) if layer.use_column else None
+  row = positional("row", feature_width, column_index) if layer.use_row else None
+  content = None
+  if layer.use_content:
+    content = tf.transpose(ops.spatial_softmax(keys)[0], [2, 3, 0, 1]).numpy()
+  return AttentionMaps(layer=layer.name, image=image,
+                       feature_size=(feature_height, feature_width),
+                       pixel=(row_index, column_index),
+                       image_pixel=tuple(pixel), column=column, row=row,
+                       content=content)
+
+
+# -- Images. ---------------------------------------------------------------------------
+
+
+def load_image(path: str, size: Sequence[int]) -> np.ndarray:
+  """An image file as `(size[0], size[1], 3)` uint8, resized (bilinear) as the Model
+  Garden's evaluation input pipeline resizes it."""
+  image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+  image = tf.image.resize(image, size, method="bilinear")
+  return np.round(np.clip(image.numpy(), 0, 255)).astype(np.uint8)
+
+
+def normalize(image: np.ndarray) -> tf.Tensor:
+  """The Model Garden classifiers' input normalization (ImageNet mean and stddev)."""
+  return preprocess_ops.normalize_image(
+      tf.cast(image, tf.float32), offset=preprocess_ops.MEAN_RGB,
+      scale=preprocess_ops.STDDEV_RGB)
+
+
+# -- Pictures. -------------------------------------------------------------------------
+
+
+def save_attention_maps(maps: AttentionMaps, out_dir: str) -> List[str]:
+  """Writes one PNG per map kind ('column', 'row', 'content'), a panel per head.
+
+  Returns:
+    The paths written, `out_dir/<layer>_<kind>.png`.
+  """
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  os.makedirs(out_dir, exist_ok=True)
+  gray = maps.image.mean(axis=-1)
+  titles = {
+      "column": "positional weights over its column (q . P)",
+      "row": "positional weights over its row (q . P)",
+      "content": "content: global context weights softmax(K), mean over key channels",
+  }
+  paths = []
+  for kind, heat in maps.heat_maps().items():
+    heads = heat.shape[0]
+    columns = min(heads, 4)
+    rows = -(-heads // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3 * rows + 0.6),
+                                squeeze=False)
+    for head, axis in enumerate(axes.flat):
+      axis.axis("off")
+      if head >= heads:
+        continue
+      axis.imshow(gray, cmap="gray")
+      if kind == "content":
+        shown = axis.imshow(heat[head], cmap=_CONTENT_COLORMAP, alpha=_OVERLAY_ALPHA)
+      else:
+        limit = float(np.nanmax(np.abs(heat[head]))) or 1.0
+        shown = axis.imshow(np.ma.masked_invalid(heat[head]), cmap=_POSITIONAL_COLORMAP,
+                            vmin=-limit, vmax=limit, alpha=_OVERLAY_ALPHA)
+        axis.plot(maps.image_pixel[1], maps.image_pixel[0], "k+", markersize=12)
+      axis.set_title(f"head {head}", fontsize=9)
+      figure.colorbar(shown, ax=axis, fraction=0.046, pad=0.04)
+    where = (f", pixel {maps.image_pixel} (feature {maps.pixel})" if kind != "content"
+             else "")
+    figure.suptitle(f"{maps.layer}: {titles[kind]}{where}", fontsize=10)
+    figure.tight_layout()
+    path = os.path.join(out_dir, f"{maps.layer}_{kind}.png")
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    paths.append(path)
+  return paths
+
+
+# -- A trained model. ------------------------------------------------------------------
+
+
+def _checkpoint_path(checkpoint: str) -> str:
+  if tf.io.gfile.isdir(checkpoint):
+    latest = tf.train.latest_checkpoint(checkpoint)
+    if latest is None:
+      raise FileNotFoundError(f"`--checkpoint`: no checkpoint in directory {checkpoint!r}.")
+    return latest
+  if not tf.io.gfile.exists(checkpoint + ".index"):
+    raise FileNotFoundError(f"`--checkpoint`: no checkpoint at {checkpoint!r}.")
+  return checkpoint
+
+
+def experiment_params(experiment: str, config_files: Sequence[str] = (),
+                      params_override: str = ""):
+  """A registered experiment's config with YAML files and overrides applied."""
+  params = exp_factory.get_exp_config(experiment)
+  for path in config_files:
+    params = hyperparams.override_params_dict(params, path, is_strict=True)
+  if params_override:
+    params = hyperparams.override_params_dict(params, params_override, is_strict=True)
+  params.validate()
+  return params
+
+
+def load_model(params, checkpoint: str):
+  """The experiment's model with the checkpoint's weights (a training checkpoint of
+  `gsa_keras.train`, or any `tf.train.Checkpoint(model=...)`)."""
+  model = task_factory.get_task(params.task).build_model()
+  status = tf.train.Checkpoint(model=model).read(_checkpoint_path(checkpoint))
+  status.expect_partial().assert_existing_objects_matched()
+  return model
+
+
+def _config_files(checkpoint: str, config_files: Sequence[str]) -> List[str]:
+  """The given YAML files, or else the training run's own `params.yaml`."""
+  if config_files:
+    return list(config_files)
+  run_params = os.path.join(checkpoint, "params.yaml")
+  return [run_params] if tf.io.gfile.exists(run_params) else []
+
+
+def _parse_pixel(text: str) -> Tuple[int, int]:
+  try:
+    row, column = (int(v) for v in text.split(","))
+  except ValueError:
+    raise ValueError(f"`--pixel` must be 'row,column' (two integers), got {text!r}.")
+  return row, column
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  flags.DEFINE_string("experiment", "gsa_resnet_digits", "Registered experiment name.")
+  flags.DEFINE_string("checkpoint", None,
+                      "A training model_dir (latest checkpoint, its params.yaml) or a "
+                      "checkpoint path.")
+  flags.DEFINE_multi_string("config_file", [],
+                            "YAML overrides; default: the model_dir's params.yaml.")
+  flags.DEFINE_string("params_override", "", "Overrides, as for gsa_keras.train.")
+  flags.DEFINE_string("image", None, "An image file (PNG, JPEG, ...).")
+  flags.DEFINE_string("pixel", None, "row,column in the resized image; default: centre.")
+  flags.DEFINE_string("layer", None, "GSA layer name; default: the first one. "
+                      "--layer=list prints the names.")
+  flags.DEFINE_string("out", "attention_maps", "Directory for the PNGs.")
+  flags.mark_flags_as_required(["checkpoint"])
+
+
+def main(argv):
+  del argv
+  params = experiment_params(FLAGS.experiment,
+                             _config_files(FLAGS.checkpoint, FLAGS.config_file),
+                             FLAGS.params_override)
+  model = load_model(params, FLAGS.checkpoint)
+  if FLAGS.layer == "list":
+    print("\n".join(gsa_layer_names(model)))
+    return
+  if FLAGS.image is None:
+    raise app.UsageError("--image is required (or --layer=list).")
+  size = params.task.model.input_size[:2]
+  image = load_image(FLAGS.image, size)
+  pixel = _parse_pixel(FLAGS.pixel) if FLAGS.pixel else (size[0] // 2, size[1] // 2)
+  maps = attention_maps(model, image, pixel, FLAGS.layer)
+  for path in save_attention_maps(maps, FLAGS.out):
+    print(path)
+
+
+def run(argv=None):
+  """Console entry point (`gsa-keras-visualize`)."""
+  define_flags()
+  app.run(main, argv=argv or sys.argv)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,234 @@
+"""The benchmark suite (issue 6): its helpers, its memory probe and a quick run.
+
+Timings are never asserted: they depend on the machine and its load.
+"""
+
+import json
+import math
+import pathlib
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from benchmarks import module_level
+from benchmarks import network_level
+from benchmarks import operators
+from benchmarks import report
+from benchmarks import run
+from benchmarks import scale
+from benchmarks import timing
+from gsa_keras import flops
+
+
+# -- Timing. ---------------------------------------------------------------------------
+
+
+def test_time_side_by_side_interleaves_and_counts_calls():
+  calls = []
+  functions = {name: (lambda name=name: calls.append(name)) for name in "abc"}
+  timings = timing.time_side_by_side(functions, warmup=2, repeats=4,
+                                     min_sample_seconds=0.0)
+  assert set(timings) == set("abc")
+  for name, measured in timings.items():
+    assert len(measured.samples) == 4 and measured.calls == 1
+    assert calls.count(name) == 2 + 1 + 4  # Warm-up, calibration, rounds.
+  rounds = calls[-12:]
+  # Every round times each function once, in an order rotated by one per round.
+  assert [rounds[i:i + 3] for i in range(0, 12, 3)] == [
+      list("abc"), list("bca"), list("cab"), list("abc")]
+
+
+def test_paired_ratio_is_the_median_of_per_round_ratios():
+  a = timing.Timing((2.0, 4.0, 9.0), calls=1)
+  b = timing.Timing((1.0, 1.0, 3.0), calls=1)
+  assert timing.paired_ratio(a, b) == 3.0
+  assert a.median == 4.0
+
+
+# -- Growth exponents and memory. ------------------------------------------------------
+
+
+@pytest.mark.parametrize("power", [1.0, 1.5, 2.0])
+def test_fit_exponent_recovers_power_laws(power):
+  pixels = [32**2, 64**2, 128**2, 256**2]
+  assert scale.fit_exponent(pixels, [3e-6 * p**power for p in pixels]) == (
+      pytest.approx(power))
+
+
+def test_fit_exponent_quadratic_and_linear():
+  pixels = np.array([100.0, 400.0, 1600.0])
+  assert scale.fit_exponent(pixels, 7 * pixels**2) == pytest.approx(2.0)
+  assert scale.fit_exponent(pixels, 0.5 * pixels) == pytest.approx(1.0)
+  with pytest.raises(ValueError, match="at least 2"):
+    scale.fit_exponent([100.0], [1.0])
+
+
+def test_memory_probe_in_a_fresh_process_reports_a_sane_number():
+  """The dense attention at 48x48 holds (8 heads, 2304, 2304) float32 maps: the
+  probe must see at least one of them (170 MB) and not absurdly more."""
+  size, channels = 48, 16
+  one_map = operators.NUM_HEADS * (size * size)**2 * 4
+  answer = scale.run_probe(dict(operator=operators.DENSE, size=size, channels=channels,
+                                batch=1, warmup=1, repeats=1,
+                                memory_budget_bytes=2 * 2**30), timeout_seconds=300)
+  assert answer["status"] == "ok", answer
+  assert answer["seconds"] > 0
+  assert one_map <= answer["added_bytes"] <= 6 * one_map
+  assert answer["added_bytes"] <= operators.estimated_bytes(
+      operators.DENSE, (1, size, size, channels))
+
+
+@pytest.mark.slow  # TensorFlow's allocator waits ~20 s for memory before it fails.
+def test_memory_probe_reports_out_of_memory_past_its_budget():
+  answer = scale.run_probe(dict(operator=operators.DENSE, size=48, channels=16,
+                                batch=1, warmup=0, repeats=1,
+                                memory_budget_bytes=32 * 2**20), timeout_seconds=300)
+  assert answer["status"].startswith("out of memory"), answer
+
+
+def test_scale_estimates_dense_memory_instead_of_running_it(monkeypatch):
+  probed = []
+
+  def fake_probe(spec, timeout_seconds):
+    del timeout_seconds
+    probed.append((spec["operator"], spec["size"]))
+    return {"status": "ok", "seconds": 1e-6 * spec["size"]**3,
+            "added_bytes": spec["size"]**3}
+
+  monkeypatch.setattr(scale, "run_probe", fake_probe)
+  settings = scale.Settings(sizes=(16, 32, 64, 128), channels=16,
+                            memory_budget_bytes=100 * 2**20, fit_from=0)
+  results = scale.run(settings, log=lambda message: None)
+  # (8 heads, 64^2, 64^2) float32 maps are 512 MB: 64 is over the budget, 128 not run.
+  assert probed == [("gsa", 16), ("gsa", 32), ("gsa", 64), ("gsa", 128),
+                    ("dense_attention", 16), ("dense_attention", 32)]
+  dense = results[operators.DENSE]["points"]
+  assert dense[2]["status"] == "out of memory (needs ~1.0 GB)"
+  assert dense[3]["status"].startswith("not run")
+  assert results[operators.GSA]["exponents"]["time"] == pytest.approx(1.5)
+  assert results[operators.GSA]["exponents"]["memory"] == pytest.approx(1.5)
+  assert results[operators.DENSE]["exponents"]["fit_sizes"] == [16, 32]
+
+
+# -- Costs. ----------------------------------------------------------------------------
+
+
+def test_operator_flops_reuse_the_project_counter():
+  shape = (2, 8, 8, 16)
+  for name in (operators.GSA, operators.CONV):
+    layer = operators.build(name, (None,) + shape[1:])
+    per_image = sum(flops.layer_flops(layer, (None, 8, 8, 16), (None, 8, 8, 16)).values())
+    assert operators.forward_flops(name, layer, shape) == 2 * per_image
+  conv = operators.build(operators.CONV, (None, 8, 8, 16))
+  assert operators.forward_flops(operators.CONV, conv, shape) == 2 * 2 * 64 * 9 * 16 * 16
+
+
+def test_dense_attention_matches_a_reference_and_its_flop_count():
+  shape = (1, 4, 3, 16)
+  layer = operators.build(operators.DENSE, (None,) + shape[1:])
+  inputs = tf.random.normal(shape)
+  kernel = layer.kqv_kernel.numpy()  # (16, 8 heads, 2 + 2 + 2)
+  flat = inputs.numpy().reshape(12, 16)
+  kqv = np.einsum("pd,dnc->pnc", flat, kernel)
+  keys, queries, values = kqv[..., :2], kqv[..., 2:4], kqv[..., 4:]
+  logits = np.einsum("pnk,qnk->npq", queries, keys) / math.sqrt(2)
+  weights = np.exp(logits - logits.max(-1, keepdims=True))
+  weights /= weights.sum(-1, keepdims=True)
+  expected = np.einsum("npq,qnv->pnv", weights, values).reshape(shape)
+  np.testing.assert_allclose(layer(inputs).numpy(), expected, rtol=1e-4, atol=1e-5)
+  # Projection, Q K^T and weights x V (2 FLOPs per multiply-accumulate), softmax.
+  assert operators.dense_attention_flops(4, 3, 16) == (
+      2 * 12 * 16 * 48 + 2 * 2 * 12 * 12 * 16 + 3 * 12 * 12 * 8)
+
+
+# -- Report. ---------------------------------------------------------------------------
+
+
+def _timing(seconds):
+  return timing.Timing((seconds,) * 3, 1).to_json()
+
+
+def _synthetic_results():
+  """Results shaped like a full run's, with made-up times."""
+  module_rows = []
+  for shape in module_level.STAGE_SHAPES:
+    for batch in (1, 8):
+      for mode in operators.MODES:
+        for pass_ in operators.PASSES:
+          ops_ = {operators.GSA: {"timing": _timing(1e-3), "flops": 10**7,
+                                  "gflops_per_second": 10.0},
+                  operators.CONV: {"timing": _timing(2e-3), "flops": 10**7,
+                                   "gflops_per_second": 5.0},
+                  operators.DENSE: {"skipped": "out of memory (needs ~9.0 GB)"}}
+          module_rows.append({"shape": list(shape), "batch": batch, "mode": mode,
+                              "pass": pass_, "operators": ops_,
+                              "ratios": {"gsa/conv3x3": 0.5 if shape[0] > 7 else 1.2}})
+  network_costs = {
+      key: {"name": name, "label": name, "params": 1e7, "flops": 7e9, "paper_params": 1.8e7,
+            "paper_flops": 7.2e9, "paper_runtime_ms": runtime}
+      for (key, name), runtime in zip(network_level.network_names(50).items(),
+                                      (31.7, 22.6))}
+  network_rows = [{"batch": 8, "mode": "graph", "step": step,
+                   "timings": {k: _timing(0.1) for k in network_costs},
+                   "gflops_per_second": {}, "ratio": ratio}
+                  for step, ratio in zip(network_level.STEPS, (1.2, 0.9))]
+  points = [{"size": s, "pixels": s * s, "status": "ok", "seconds": 1e-7 * s**3,
+             "added_bytes": 2**20 * s} for s in (64, 128, 256)]
+  dense = [{"size": 64, "pixels": 4096, "status": "ok", "seconds": 0.5,
+            "added_bytes": 2**29},
+           {"size": 128, "pixels": 16384, "status": "out of memory (needs ~17.2 GB)",
+            "estimated_bytes": 17.2 * 2**30},
+           {"size": 256, "pixels": 65536, "status": "not run"}]
+  return {
+      "machine": run.machine(), "quick": False, "command": "python -m benchmarks",
+      "network_level": {"model_id": 50, "input_size": 224, "costs": network_costs,
+                        "rows": network_rows},
+      "module_level": module_rows,
+      "scale": {"channels": 64, "batch": 1, "memory_budget_bytes": 8 * 2**30,
+                operators.GSA: {"points": points,
+                                "exponents": {"time": 1.5, "memory": 0.5,
+                                              "fit_sizes": [64, 128, 256]}},
+                operators.DENSE: {"points": dense,
+                                  "exponents": {"time": None, "memory": None,
+                                                "fit_sizes": [64]}}},
+  }
+
+
+def test_report_checks_the_targets(tmp_path):
+  paths = report.write(_synthetic_results(), tmp_path)
+  markdown = (tmp_path / report.REPORT_MD).read_text()
+  targets = markdown.split("## Targets")[1].split("##")[0]
+  lines = {line.split(" | ")[0].strip("| "): line for line in targets.splitlines()
+           if line.startswith("| ")}
+  inference = lines["GSA-ResNet-50 / ResNet-50 inference time, batch 8, graph"]
+  assert "< 1.40 (paper)" in inference and inference.endswith("| **no** |")
+  assert lines["GSA / Conv2D 3x3 forward time, 56x56x64"].endswith("| yes |")
+  assert lines["GSA / Conv2D 3x3 forward time, 7x7x512"].endswith("| **no** |")
+  assert "| 0.25 GB | yes |" in lines["one GSA module at 256x256x64: added memory"]
+  assert "| 1678 ms | **no** |" in lines["one GSA module at 256x256x64: time"]
+  assert lines["GSA time growth exponent in pixels"].endswith("| 1.50 | yes |")
+  assert "out of memory (needs ~9.0 GB)" in markdown
+  assert "out of memory (needs ~17.2 GB)" in markdown
+  for path in paths:
+    assert path.stat().st_size > 0
+  for png in tmp_path.glob("*.png"):
+    assert tf.io.decode_png(tf.io.read_file(str(png))).shape[-1] in (3, 4)
+
+
+@pytest.mark.slow
+def test_quick_suite_runs_end_to_end(tmp_path, capsys):
+  results = run.main(["--quick", "--out", str(tmp_path)])
+  written = capsys.readouterr().out.split()
+  assert sorted(pathlib.Path(p).name for p in written) == [
+      "module_level.png", "network_level.png", "results.md", "scale.png"]
+  saved = json.loads((tmp_path / report.RESULTS_JSON).read_text())
+  assert set(saved) >= {"machine", "network_level", "module_level", "scale"}
+  assert saved["scale"][operators.GSA]["exponents"]["time"] is not None
+  assert len(results["module_level"]) == 2 * 2 * 2  # Batches, modes, passes.
+  markdown = (tmp_path / report.REPORT_MD).read_text()
+  for title in ("## Targets", "## Network level", "## Module level", "## Scale"):
+    assert title in markdown
+  for png in tmp_path.glob("*.png"):
+    image = tf.io.decode_png(tf.io.read_file(str(png)))
+    assert image.shape[0] > 100 and image.shape[1] > 100

@@ -1,0 +1,179 @@
+"""Parameter and FLOP parity with the paper, and the FLOP counter itself."""
+
+import functools
+import math
+
+import pytest
+import tensorflow as tf
+import tf_keras
+from tensorflow.python.framework import convert_to_constants  # pylint: disable=g-direct-tensorflow-import
+
+from official.vision.modeling.backbones import resnet as garden_resnet
+
+from gsa_keras import flops
+from gsa_keras.backbones import gsa_resnet
+from gsa_keras.configs import backbones as configs
+from gsa_keras.layers import tf_keras as gsa_layers
+from gsa_keras.layers import variants
+
+# The paper's numbers for 1000 classes and 224x224 inputs: parameters in millions,
+# FLOPs in billions with multiplications and additions counted separately (Section 4).
+# Table 6 (convolution vs GSA), Table 3 (M-ResNet-50), Table 2 (axial variants).
+PAPER = {
+    "ResNet-38": (dict(model_id=38, attention_groups=[]), 19.6, 6.4),
+    "GSA-ResNet-38": (dict(model_id=38), 14.2, 5.9),
+    "ResNet-50": (dict(model_id=50, attention_groups=[]), 25.6, 8.2),
+    "GSA-ResNet-50": (dict(model_id=50), 18.1, 7.2),
+    "ResNet-101": (dict(model_id=101, attention_groups=[]), 44.5, 15.6),
+    "GSA-ResNet-101": (dict(model_id=101), 30.4, 12.2),
+    "GSA-M-ResNet-50": (dict(model_id=50, width_variant="m_resnet"), 12.7, 6.0),
+    "Axial-ResNet-50": (dict(model_id=50, attention_variant="axial"), 18.1, 7.3),
+    "Positional-ResNet-50": (dict(model_id=50, attention_variant="positional"),
+                             16.8, 6.4),
+}
+PARAMS_TOLERANCE = 0.02
+FLOPS_TOLERANCE = 0.05
+
+
+@functools.lru_cache(maxsize=None)
+def _paper_model_cost(name):
+  """Builds the named network once per test session (224x224, 1000 classes)."""
+  fields, _, _ = PAPER[name]
+  cost = flops.count_params_and_flops(configs.GSAResNet(**fields), 224, 1000)
+  tf_keras.backend.clear_session()
+  return cost
+
+
+@pytest.mark.parametrize("name", sorted(PAPER))
+def test_params_match_the_paper(name):
+  # Parameters are the trainable weights: batch normalization's moving statistics
+  # (about 0.05M in ResNet-50) are not learned, and not counted (like torchvision's
+  # 25.56M for ResNet-50). The head (2048 x 1000 + 1000) is counted.
+  paper_millions = PAPER[name][1]
+  ours = _paper_model_cost(name).trainable_params / 1e6
+  assert abs(ours / paper_millions - 1) <= PARAMS_TOLERANCE, (ours, paper_millions)
+
+
+@pytest.mark.parametrize("name", sorted(PAPER))
+def test_flops_match_the_paper(name):
+  # The paper's FLOPs are those of convolutions, the dense head and the attention
+  # einsums (2 per multiply-accumulate). Batch normalization, activations, residual
+  # additions and pooling add ~0.5% on top; within tolerance either way.
+  paper_billions = PAPER[name][2]
+  cost = _paper_model_cost(name)
+  for counted in (cost.multiply_accumulate_flops, cost.flops):
+    assert abs(counted / 1e9 / paper_billions - 1) <= FLOPS_TOLERANCE, (
+        counted, paper_billions)
+
+
+def test_convolutional_resnet50_is_the_model_garden_resnet50():
+  input_specs = tf_keras.layers.InputSpec(shape=[None, 224, 224, 3])
+  ours = gsa_resnet.GSAResNet(50, input_specs=input_specs, attention_groups=())
+  garden = garden_resnet.ResNet(50, input_specs=input_specs)
+  assert ours.count_params() == garden.count_params() == 23_561_152
+  assert (sum(math.prod(w.shape) for w in ours.trainable_weights) ==
+          sum(math.prod(w.shape) for w in garden.trainable_weights) == 23_508_032)
+  assert (sorted(tuple(w.shape) for w in ours.weights) ==
+          sorted(tuple(w.shape) for w in garden.weights))
+  assert {k: v.as_list() for k, v in ours.output_specs.items()} == {
+      k: v.as_list() for k, v in garden.output_specs.items()}
+  # With the 1000-class head: He et al.'s 25.56M learned parameters.
+  assert _paper_model_cost("ResNet-50").trainable_params == 25_557_032
+
+
+# -- The counter against independent counts. ---------------------------------------------
+
+
+def _graph_einsum_flops(layer, input_shape):
+  """2 x the multiply-accumulates of every einsum in the layer's traced graph."""
+  function = tf.function(lambda x: layer(x, training=False))
+  graph = function.get_concrete_function(
+      tf.TensorSpec(input_shape, tf.float32)).graph
+  total = 0
+  for op in graph.get_operations():
+    assert op.type not in ("MatMul", "BatchMatMulV2", "BatchMatMulV3"), op.type
+    if op.type == "Einsum":
+      operands = op.get_attr("equation").decode().split("->")[0].split(",")
+      sizes = {index: int(size) for term, tensor in zip(operands, op.inputs)
+               for index, size in zip(term, tensor.shape)}
+      total += 2 * math.prod(sizes.values())
+  return total
+
+
+@pytest.mark.parametrize("variant", variants.ATTENTION_VARIANTS)
+def test_attention_formula_matches_the_layers_einsums(variant):
+  batch, height, width, channels, heads = 1, 8, 12, 32, 4
+  if variant == variants.AXIAL_BASELINE:
+    layer = gsa_layers.AxialContentPositionalAttention(channels, num_heads=heads)
+  else:
+    layer = gsa_layers.GlobalSelfAttention.from_variant(variant, channels,
+                                                        num_heads=heads)
+  shape = (batch, height, width, channels)
+  layer.build(shape)
+  counted = flops.layer_flops(layer, shape, shape)[flops.ATTENTION]
+  # The formula adds what is not an einsum: the content softmax over all pixels
+  # (3 per key element), and the axial baseline's logit sums and softmaxes
+  # (4 per logit, (height + width) logits per pixel and head).
+  pixels = height * width
+  if variant == variants.AXIAL_BASELINE:
+    not_einsum = 4 * pixels * (height + width) * heads
+  else:
+    not_einsum = 3 * pixels * channels if layer.use_content else 0
+  assert counted - not_einsum == _graph_einsum_flops(layer, shape)
+
+
+def test_convolution_flops_match_tensorflow_profiler():
+  model = flops.build_classifier(configs.GSAResNet(model_id=26, attention_groups=[]),
+                                 input_size=64, num_classes=10)
+  function = tf.function(lambda x: model(x, training=False))
+  frozen = convert_to_constants.convert_variables_to_constants_v2(
+      function.get_concrete_function(tf.TensorSpec((1, 64, 64, 3), tf.float32)))
+  options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+  options["output"] = "none"
+  profile = tf.compat.v1.profiler.profile(graph=frozen.graph, cmd="graph",
+                                          options=options)
+  profiled = 0
+  nodes = list(profile.children)
+  while nodes:
+    node = nodes.pop()
+    nodes.extend(node.children)
+    if node.name.split("/")[-1] in ("Conv2D", "MatMul", "BiasAdd"):
+      profiled += node.float_ops
+  ours = flops.count_params_and_flops(model).flops_by_kind[flops.MATMUL]
+  assert profiled > 0 and ours == profiled
+
+
+def test_conv_and_dense_formulas():
+  inputs = tf_keras.Input((10, 10, 8))
+  x = tf_keras.layers.Conv2D(16, 3, padding="same", use_bias=False)(inputs)
+  x = tf_keras.layers.Conv2D(4, 1, strides=2)(x)
+  x = tf_keras.layers.GlobalAveragePooling2D()(x)
+  outputs = tf_keras.layers.Dense(3)(x)
+  cost = flops.count_params_and_flops(tf_keras.Model(inputs, outputs))
+  assert cost.flops_by_kind[flops.MATMUL] == (
+      2 * 9 * 8 * 16 * 100 + (2 * 16 + 1) * 5 * 5 * 4 + 2 * 4 * 3 + 3)
+  assert cost.params == 9 * 8 * 16 + 16 * 4 + 4 + 4 * 3 + 3
+
+
+def test_unknown_layer_is_an_error_not_zero():
+  inputs = tf_keras.Input((4, 4, 3))
+  outputs = tf_keras.layers.LayerNormalization()(inputs)
+  with pytest.raises(NotImplementedError, match="LayerNormalization"):
+    flops.count_params_and_flops(tf_keras.Model(inputs, outputs))
+
+
+def test_command_prints_a_table(capsys):
+  flops.main(["--model_id", "26", "--attention_groups", "2,3,4", "--input_size", "64",
+              "--num_classes", "10", "--per_layer"])
+  output = capsys.readouterr().out
+  cost = flops.count_params_and_flops(
+      configs.GSAResNet(model_id=26, attention_groups=[2, 3, 4]), 64, 10)
+  assert "group2_block1_attention" in output
+  assert f"{cost.trainable_params / 1e6:.2f}M" in output
+  assert f"{cost.multiply_accumulate_flops / 1e9:.2f}G" in output
+  assert "26/standard/gsa/groups=2,3,4@64" in output
+
+
+def test_command_rejects_a_bad_config():
+  with pytest.raises(ValueError, match="`model_id`"):
+    flops.main(["--model_id", "34"])
