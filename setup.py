@@ -10,6 +10,7 @@ setuptools.setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=setuptools.find_packages(include=["gsa_keras", "gsa_keras.*"]),
+    package_data={"gsa_keras": ["data/samples/*.png"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow==2.20.*",
@@ -25,6 +26,8 @@ setuptools.setup(
         "console_scripts": [
             "gsa-flops=gsa_keras.flops:main",
             "gsa-keras-visualize=gsa_keras.visualize:run",
+            "gsa-keras-export=gsa_keras.export:run",
+            "gsa-keras-predict=gsa_keras.predict:run",
         ],
     },
     license="Apache-2.0",

@@ -7,6 +7,11 @@ Layout:
   gsa_keras.configs          typed configs: the backbone one-of and the experiments.
   gsa_keras.flops            parameter and FLOP counts (a function and a command).
   gsa_keras.registry_imports one import that registers everything with the Model Garden.
+  gsa_keras.data             the digits default (TFRecords from scikit-learn) and inputs.
+  gsa_keras.train            the training entry point (Model Garden flags).
+  gsa_keras.serving, .export SavedModel (three signatures) and TFLite export.
+  gsa_keras.predict          top-k classes of image files from an exported SavedModel.
+  gsa_keras.visualize        heat maps of what a GSA module attends to.
 """
 
 __version__ = "0.1.0"

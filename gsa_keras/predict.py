@@ -1,0 +1,104 @@
+"""Classifies image files with an exported SavedModel and prints the top classes.
+
+  python -m gsa_keras.predict --saved_model=/tmp/gsa_digits_export \
+      --image=gsa_keras/data/samples/digit_7.png
+
+Each file goes through the SavedModel's `image_bytes` signature, so decoding, crop,
+resize and normalisation are the exported graph's, and no gsa_keras code runs on the
+model. `--labels` names the classes (one per line, in class-index order); without it
+the class index is printed.
+"""
+
+from typing import List, Optional, Sequence, Tuple
+
+from absl import app
+from absl import flags
+import numpy as np
+import tensorflow as tf
+
+FLAGS = flags.FLAGS
+SIGNATURE = "image_bytes"
+
+
+def define_flags():
+  flags.DEFINE_string("saved_model", None, "SavedModel directory (gsa_keras.export).")
+  flags.DEFINE_multi_string("image", None, "Image file (JPEG, PNG, GIF, BMP).")
+  flags.DEFINE_string("labels", None, "Text file of class names, one per line.")
+  flags.DEFINE_integer("top_k", 3, "Classes to print per image.")
+  flags.mark_flags_as_required(["saved_model", "image"])
+
+
+def read_labels(path: Optional[str], num_classes: int) -> List[str]:
+  """Class names from `path` (one per line), or the class indices."""
+  if not path:
+    return [str(index) for index in range(num_classes)]
+  with tf.io.gfile.GFile(path) as f:
+    labels = [line.strip() for line in f if line.strip()]
+  if len(labels) != num_classes:
+    raise ValueError(f"--labels: {path!r} has {len(labels)} names, the model "
+                     f"{num_classes} classes.")
+  return labels
+
+
+def top_k(probs: np.ndarray, k: int) -> List[Tuple[int, float]]:
+  """The `k` most probable (class index, probability), most probable first."""
+  order = np.argsort(-probs, kind="stable")[:k]
+  return [(int(index), float(probs[index])) for index in order]
+
+
+def _reason(error: tf.errors.OpError) -> str:
+  """The line of a graph error that says what is wrong, without node names."""
+  noise = ("Graph execution error", "Detected at node", "<stack traces", "[[")
+  lines = (line.strip() for line in error.message.splitlines())
+  return next((line for line in lines if line and not line.startswith(noise)),
+              error.message)
+
+
+def predict(serve_image_bytes, image_paths: Sequence[str]) -> np.ndarray:
+  """Probabilities [len(image_paths), num_classes] from the `image_bytes` signature.
+
+  Raises:
+    ValueError: A file the model cannot decode (naming it).
+  """
+  rows = []
+  for path in image_paths:
+    with tf.io.gfile.GFile(path, "rb") as f:
+      encoded = f.read()
+    try:
+      outputs = serve_image_bytes(inputs=tf.constant([encoded]))
+    except tf.errors.InvalidArgumentError as e:
+      raise ValueError(f"--image: cannot classify {path!r}: {_reason(e)}") from None
+    rows.append(outputs["probs"].numpy()[0])
+  return np.stack(rows)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  for path in FLAGS.image:
+    if not tf.io.gfile.exists(path):
+      raise SystemExit(f"gsa_keras.predict: error: --image: no file {path!r}.")
+  try:
+    serve = tf.saved_model.load(FLAGS.saved_model).signatures[SIGNATURE]
+  except (OSError, KeyError) as e:
+    raise SystemExit(f"gsa_keras.predict: error: --saved_model: {FLAGS.saved_model!r}"
+                     f" is not a gsa_keras export ({e}).") from None
+  try:
+    probs = predict(serve, FLAGS.image)
+    labels = read_labels(FLAGS.labels, probs.shape[-1])
+  except ValueError as e:
+    raise SystemExit(f"gsa_keras.predict: error: {e}") from None
+  for path, row in zip(FLAGS.image, probs):
+    print(path)
+    for rank, (index, prob) in enumerate(top_k(row, FLAGS.top_k), start=1):
+      print(f"  {rank}. {labels[index]}  {prob:.3f}")
+
+
+def run():
+  """Console entry point (`gsa-keras-predict`)."""
+  define_flags()
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

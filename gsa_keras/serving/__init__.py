@@ -1,0 +1,1 @@
+"""Serving: SavedModel and TFLite exports of a trained GSA classifier, and prediction."""

@@ -1,0 +1,128 @@
+"""The classifier's serving module: Model Garden signatures, evaluation preprocessing.
+
+One SavedModel serves every input type of the Model Garden's image classification
+export (`official.vision.serving`), each under its own signature:
+
+  serving_default  `inputs`: uint8 images [batch, height, width, 3], any size.
+  image_bytes      `inputs`: encoded images (JPEG, PNG, GIF, BMP, WebP) [batch].
+  tf_example       `inputs`: serialized `tf.train.Example`s with `image/encoded` [batch].
+
+Each returns `logits` and `probs` [batch, num_classes] (softmax, or sigmoid for
+multi-label tasks). Images are cropped and resized to `task.model.input_size` and
+normalised inside the graph, as the evaluation input pipeline does.
+"""
+
+from typing import Dict, Optional
+
+import tensorflow as tf
+
+from official.vision.ops import preprocess_ops
+from official.vision.serving import export_base
+from official.vision.serving import image_classification
+
+# Model Garden input type -> signature key.
+SIGNATURES = {
+    "image_tensor": tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY,
+    "image_bytes": "image_bytes",
+    "tf_example": "tf_example",
+}
+INPUT_KEY = "inputs"  # The input name of every signature (the Model Garden's).
+
+
+class ClassifierModule(image_classification.ClassificationModule):
+  """The Model Garden's `ClassificationModule`, serving several input types at once.
+
+  It differs from the Model Garden's module in four ways:
+  - crop and resize follow `task.validation_data` (`aug_crop`,
+    `center_crop_fraction`, `tf_resize_method`), as the evaluation pipeline does,
+    where the Model Garden follows `train_data.aug_crop` with a fixed fraction;
+  - a decoded image is rounded, not truncated, back to uint8 after resizing, and
+    an animated GIF is read as its first frame;
+  - `get_inference_signatures` accepts several input types: each is served by a
+    module of that type sharing this module's model;
+  - every signature checks the shape of its input at run time (a served signature
+    checks only the dtype) and rejects an empty batch, with a clear message.
+  """
+
+  def __init__(self, params, *, input_type: str = "image_tensor",
+               batch_size: Optional[int] = None, model=None):
+    """Initializes the module.
+
+    Args:
+      params: The experiment config (`task.model`, `task.validation_data`).
+      input_type: `str`, the input type of `serve`'s callers ('image_tensor',
+        'image_bytes', 'tf_example' or 'tflite').
+      batch_size: `int` batch size of every signature, or None for any.
+      model: A `tf_keras.Model` to serve; by default built from `params`.
+    """
+    super().__init__(
+        params, batch_size=batch_size,
+        input_image_size=list(params.task.model.input_size[:2]),
+        input_type=input_type, model=model)
+    self._siblings = {}  # input type -> module, tracked so their functions live.
+
+  def _checked(self, inputs: tf.Tensor, inner_shape) -> tf.Tensor:
+    """`inputs` after run-time checks: shape [batch] + inner_shape, batch > 0."""
+    inputs = tf.ensure_shape(inputs, [self._batch_size] + inner_shape,
+                             name="check_inputs_shape")
+    nonempty = tf.debugging.assert_positive(
+        tf.shape(inputs)[0], message="`inputs` is an empty batch")
+    with tf.control_dependencies([nonempty]):
+      return tf.identity(inputs)
+
+  @tf.function
+  def inference_from_image_tensors(self, inputs):
+    return super().inference_from_image_tensors(
+        self._checked(inputs, [None, None, self._num_channels]))
+
+  @tf.function
+  def inference_from_image_bytes(self, inputs):
+    return super().inference_from_image_bytes(self._checked(inputs, []))
+
+  @tf.function
+  def inference_from_tf_example(self, inputs):
+    return super().inference_from_tf_example(self._checked(inputs, []))
+
+  def _crop_and_resize(self, image: tf.Tensor) -> tf.Tensor:
+    """Float [h, w, 3] -> [height, width, 3]: the evaluation crop and resize."""
+    data = self.params.task.validation_data
+    if data.aug_crop:
+      image = preprocess_ops.center_crop_image(image, data.center_crop_fraction)
+    image = tf.image.resize(image, self._input_image_size,
+                            method=data.tf_resize_method)
+    return tf.ensure_shape(image, self._input_image_size + [self._num_channels])
+
+  def _decode_image(self, encoded_image_bytes: tf.Tensor) -> tf.Tensor:
+    """Encoded image -> uint8 [height, width, 3], cropped and resized."""
+    image = tf.io.decode_image(encoded_image_bytes, channels=self._num_channels,
+                               expand_animations=False)
+    image = self._crop_and_resize(tf.cast(image, tf.float32))
+    return tf.cast(tf.round(image), tf.uint8)
+
+  def module_for(self, input_type: str) -> "ClassifierModule":
+    """The module serving `input_type` with this module's model (created once)."""
+    if input_type == self._input_type:
+      return self
+    if input_type not in self._siblings:
+      self._siblings[input_type] = ClassifierModule(
+          self.params, input_type=input_type, batch_size=self._batch_size,
+          model=self.model)
+    return self._siblings[input_type]
+
+  def get_inference_signatures(self, function_keys: Dict[str, str]):
+    """{signature key: concrete function} for {input type: signature key}."""
+    signatures = {}
+    for input_type, key in function_keys.items():
+      module = self.module_for(input_type)
+      signatures.update(export_base.ExportModule.get_inference_signatures(
+          module, {input_type: key}))
+    return signatures
+
+  def tflite_function(self):
+    """`serving_default` on uint8 images of the input size only, with a fixed batch
+    size (the module's, else 1): the function a TFLite flatbuffer is made from."""
+    spec = tf.TensorSpec(
+        [self._batch_size or 1] + self._input_image_size + [self._num_channels],
+        tf.uint8, name=INPUT_KEY)
+    module = self.module_for("image_tensor")
+    return module.inference_from_image_tensors.get_concrete_function(spec)
