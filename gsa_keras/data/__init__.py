@@ -1,0 +1,1 @@
+"""Input data: the built-in digits dataset and the pre-flight checks of input paths."""

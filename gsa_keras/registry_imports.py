@@ -1,0 +1,15 @@
+"""One import that registers everything gsa_keras adds to the Model Garden.
+
+Entry points (`train.py`, ...) import this module, then use the Model Garden's factories:
+`backbone.type: gsa_resnet` is a backbone, the experiments are `exp_factory` names.
+"""
+
+# pylint: disable=unused-import
+# Model Garden's own registrations (backbones, tasks, experiments).
+from official.vision import registry_imports as _vision_registry_imports
+
+# Backbones: `gsa_resnet`.
+from gsa_keras import backbones
+
+# Experiments: their `exp_factory` configs (one import per experiments module).
+from gsa_keras.configs import experiments
