@@ -25,6 +25,8 @@ setuptools.setup(
     },
     entry_points={
         "console_scripts": [
+            "gsa-keras-train=gsa_keras.train:run",
+            "gsa-keras-digits=gsa_keras.data.digits:run",
             "gsa-flops=gsa_keras.flops:main",
             "gsa-keras-visualize=gsa_keras.visualize:run",
             "gsa-keras-export=gsa_keras.export:run",
