@@ -153,7 +153,11 @@ def test_classifier_trains_with_finite_gradients_on_every_weight(policy):
   """A few XLA-compiled (`jit_compile=True`) SGD steps on random data, per policy."""
   tf_keras.mixed_precision.set_global_policy(policy)
   try:
-    backbone = _build(model_id=26, l2_regularizer=tf_keras.regularizers.L2(1e-4))
+    # Gradient flow through every weight from the first step: without the zero
+    # gammas of `zero_init_residual` (which hold the branches back at first; see
+    # test_zero_init_residual_tames_the_initial_gradients).
+    backbone = _build(model_id=26, l2_regularizer=tf_keras.regularizers.L2(1e-4),
+                      zero_init_residual=False)
     model = classification_model.ClassificationModel(
         backbone=backbone, num_classes=10, input_specs=_input_specs(SMALL),
         kernel_regularizer=tf_keras.regularizers.L2(1e-4))
