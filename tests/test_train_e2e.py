@@ -45,7 +45,8 @@ def _readme_main_command(work_dir):
   command = test_readme.quick_start_commands()[0]
   setup, job = command.split(" && ", 2)[:2], command.split(" && ", 2)[2]
   assert setup == ["python3 -m venv .venv", ".venv/bin/pip install -e ."], setup
-  return job.replace(".venv/bin/python", sys.executable).replace("/tmp/", f"{work_dir}/")
+  job = job.replace("/tmp/", f"{work_dir}/")  # Before the interpreter's path is in.
+  return job.replace(".venv/bin/python", sys.executable)
 
 
 def test_main_command_trains_to_90_percent(data_dir, tmp_path):
