@@ -242,18 +242,10 @@ def build_gsa_resnet(
   if backbone_config.type != "gsa_resnet":
     raise ValueError(f"`backbone.type` must be 'gsa_resnet' for this builder, got "
                      f"{backbone_config.type!r}.")
-  config = backbone_config.get()
+  # Every field of the `GSAResNet` config is a constructor argument of the same name.
   return GSAResNet(
-      model_id=config.model_id,
       input_specs=input_specs,
-      width_variant=config.width_variant,
-      attention_groups=config.attention_groups,
-      attention_variant=config.attention_variant,
-      num_heads=config.num_heads,
-      max_relative_shift=config.max_relative_shift,
-      stem_type=config.stem_type,
-      stochastic_depth_drop_rate=config.stochastic_depth_drop_rate,
-      zero_init_residual=config.zero_init_residual,
+      **backbone_config.get().as_dict(),
       activation=norm_activation_config.activation,
       use_sync_bn=norm_activation_config.use_sync_bn,
       norm_momentum=norm_activation_config.norm_momentum,
