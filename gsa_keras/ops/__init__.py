@@ -6,9 +6,11 @@ Keras-free; the layers in `gsa_keras.layers` are thin shells around these.
 from gsa_keras.ops.attention import AXES
 from gsa_keras.ops.attention import axial_softmax_attention
 from gsa_keras.ops.attention import content_attention
+from gsa_keras.ops.attention import content_formulation
 from gsa_keras.ops.attention import global_context
 from gsa_keras.ops.attention import positional_attention
 from gsa_keras.ops.attention import project_kqv
+from gsa_keras.ops.attention import score_blocks
 from gsa_keras.ops.attention import spatial_softmax
 from gsa_keras.ops.relative_positions import neighbourhood_mask
 from gsa_keras.ops.relative_positions import relative_to_absolute
