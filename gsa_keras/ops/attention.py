@@ -207,11 +207,15 @@ def positional_attention(queries, values, positions, axis, blocks=None):
   if not isinstance(blocks, int) or blocks < 1 or (lines is not None and lines % blocks):
     raise ValueError(f"`blocks` must be a positive int dividing the {lines} lines of the "
                      f"{axis} attention, got {blocks!r}.")
-  return tf.concat([
-      positional_attention(query_block, value_block, positions, axis, blocks=1)
-      for query_block, value_block in zip(tf.split(queries, blocks, axis=line_axis),
-                                          tf.split(values, blocks, axis=line_axis))
-  ], axis=line_axis)
+  outputs = []
+  for query_block, value_block in zip(tf.split(queries, blocks, axis=line_axis),
+                                      tf.split(values, blocks, axis=line_axis)):
+    # One block after the other: run in parallel, all score blocks would be alive at
+    # once, as many bytes as without blocks.
+    with tf.control_dependencies(outputs[-1:]):
+      query_block = tf.identity(query_block)
+    outputs.append(positional_attention(query_block, value_block, positions, axis, 1))
+  return tf.concat(outputs, axis=line_axis)
 
 
 def axial_softmax_attention(queries, keys, values, positions, mask, axis):
