@@ -163,8 +163,8 @@ def content_attention(keys, queries, values, formulation=None):
 SCORE_BLOCK_BYTES = 4 * 2**20
 MAX_SCORE_BLOCKS = 64
 # The independent lines of an axis: column attention is independent per column y,
-# row attention per row x, so blocks split the other spatial axis.
-_LINE_AXIS = {"column": 2, "row": 1}
+# row attention per row x, so blocks split the other spatial axis (of dimensions 1, 2).
+_LINE_AXIS = {axis: 3 - dimension for axis, dimension in AXIS_DIMENSION.items()}
 
 
 def score_blocks(queries_shape, axis, dtype=tf.float32, block_bytes=None):
