@@ -15,7 +15,6 @@ from gsa_keras.backbones import gsa_resnet
 from gsa_keras.configs import backbones as configs
 from gsa_keras.layers import tf_keras as gsa_layers
 from gsa_keras.layers import variants
-from gsa_keras.ops import attention
 
 # The paper's numbers for 1000 classes and 224x224 inputs: parameters in millions,
 # FLOPs in billions with multiplications and additions counted separately (Section 4).
@@ -108,7 +107,7 @@ def _graph_product_flops(layer, input_shape):
 
 
 @pytest.mark.parametrize("variant", variants.ATTENTION_VARIANTS)
-def test_attention_formula_matches_the_layers_products(variant, monkeypatch):
+def test_attention_formula_matches_the_layers_products(variant):
   batch, height, width, channels, heads = 1, 8, 12, 32, 4
   if variant == variants.AXIAL_BASELINE:
     layer = gsa_layers.AxialContentPositionalAttention(channels, num_heads=heads)
@@ -118,7 +117,7 @@ def test_attention_formula_matches_the_layers_products(variant, monkeypatch):
   shape = (batch, height, width, channels)
   layer.build(shape)
   counted = flops.layer_flops(layer, shape, shape)[flops.ATTENTION]
-  # The formula adds what is not an einsum: the content softmax over all pixels
+  # The formula adds what is not a product: the content softmax over all pixels
   # (3 per key element), and the axial baseline's logit sums and softmaxes
   # (4 per logit, (height + width) logits per pixel and head).
   pixels = height * width
@@ -126,10 +125,6 @@ def test_attention_formula_matches_the_layers_products(variant, monkeypatch):
     not_einsum = 4 * pixels * (height + width) * heads
   else:
     not_einsum = 3 * pixels * channels if layer.use_content else 0
-  # The count is the paper's equations; the layer evaluates them literally when the
-  # content attention runs per head (its block-diagonal evaluation does `heads` times
-  # the multiply-accumulates to save transposes: `gsa_keras.ops.content_attention`).
-  monkeypatch.setattr(attention, "BLOCK_DIAGONAL_MAX_CHANNELS", 0)
   assert counted - not_einsum == _graph_product_flops(layer, shape)
 
 

@@ -1,9 +1,10 @@
-"""The math core's faster evaluations equal the paper's equations, values and gradients.
+"""The math core's evaluations equal the paper's equations, values and gradients.
 
-`content_attention` has two formulations and `positional_attention` splits its scores into
-blocks, both chosen by shape. Layer-level parity (`test_reference_parity.py`) only sees
-the choice its small shapes make, so here every choice is forced and checked against the
-loop-based float64 reference, and the gradients of every choice against each other.
+`content_attention` works per head on transposed layouts and `positional_attention` on
+batches of lines, split into blocks chosen by shape. Layer-level parity
+(`test_reference_parity.py`) only sees the blocks its small shapes choose, so here every
+block split is forced and checked against the loop-based float64 reference, and
+gradients against the literal einsums or the unsplit evaluation.
 """
 
 import os
@@ -39,12 +40,10 @@ def _divisors(count):
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("formulation", attention.CONTENT_FORMULATIONS)
-def test_content_formulations_equal_the_reference(shape, formulation):
+def test_content_attention_equals_the_reference(shape):
   keys, queries, values = _tensors(shape, seed=1)
   expected = reference.content_attention(queries, keys, values)
-  got = ops.content_attention(*(tf.constant(t, tf.float32) for t in (keys, queries, values)),
-                              formulation=formulation)
+  got = ops.content_attention(*(tf.constant(t, tf.float32) for t in (keys, queries, values)))
   np.testing.assert_allclose(got.numpy(), expected, rtol=TOLERANCE, atol=TOLERANCE)
 
 
@@ -59,36 +58,32 @@ def _gradients(function, tensors):
   return [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, tensors)]
 
 
+def _literal_content_attention(keys, queries, values):
+  """Eqs. 1 and 4 as the paper's einsums, per pixel layout (no transposes)."""
+  keys = tf.cast(keys, tf.float32)
+  weights = tf.exp(keys - tf.reduce_max(keys, axis=(1, 2), keepdims=True))
+  weights /= tf.reduce_sum(weights, axis=(1, 2), keepdims=True)
+  return tf.einsum("bxynk,bnkv->bxynv", queries,
+                   tf.einsum("bxynk,bxynv->bnkv", weights, values))
+
+
 @pytest.mark.parametrize("shape", SHAPES)
-def test_content_formulations_have_equal_gradients(shape):
+def test_content_attention_gradients_equal_the_literal_einsums(shape):
   tensors = _tensors(shape, seed=2)
-  per_head, block_diagonal = (
-      _gradients(lambda k, q, v, f=f: ops.content_attention(k, q, v, formulation=f), tensors)
-      for f in (attention.PER_HEAD, attention.BLOCK_DIAGONAL))
-  for a, b in zip(per_head, block_diagonal):
+  for a, b in zip(_gradients(ops.content_attention, tensors),
+                  _gradients(_literal_content_attention, tensors)):
     assert np.abs(a).max() > 1e-3  # Each input really receives a gradient.
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_block_diagonal_content_keeps_its_float32_softmax_under_bfloat16():
+def test_content_attention_keeps_its_float32_softmax_under_bfloat16():
   keys, queries, values = _tensors((1, 8, 8, 2, 4, 4), seed=3)
   keys = keys * 1e3  # A naive bfloat16 softmax would overflow.
   expected = reference.content_attention(queries, keys, values)
-  got = ops.content_attention(*(tf.constant(t, tf.bfloat16) for t in (keys, queries, values)),
-                              formulation=attention.BLOCK_DIAGONAL)
+  got = ops.content_attention(*(tf.constant(t, tf.bfloat16) for t in (keys, queries, values)))
   got = tf.cast(got, tf.float32).numpy()
   assert np.isfinite(got).all()
   np.testing.assert_allclose(got, expected, rtol=0.05, atol=0.1)
-
-
-def test_content_formulation_rule_and_errors():
-  assert ops.content_formulation(8, 8, 8) == attention.BLOCK_DIAGONAL
-  assert ops.content_formulation(8, 16, 16) == attention.BLOCK_DIAGONAL
-  assert ops.content_formulation(8, 32, 32) == attention.PER_HEAD
-  assert ops.content_formulation(8, 16, 32) == attention.PER_HEAD
-  keys = tf.zeros([1, 2, 2, 1, 1])
-  with pytest.raises(ValueError, match="`formulation`.*'dense'"):
-    ops.content_attention(keys, keys, keys, formulation="dense")
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -111,20 +106,29 @@ def test_every_block_split_equals_the_reference(shape, axis):
                                err_msg=f"{blocks} blocks")
 
 
+# Eq. 7 as the paper writes it: the scores' and the aggregation's einsums.
+_LITERAL_POSITIONAL = {
+    "column": ("bxynk,xik->bxyni", "bxyni,biynv->bxynv"),
+    "row": ("bxynk,yjk->bxynj", "bxynj,bxjnv->bxynv"),
+}
+
+
 @pytest.mark.parametrize("axis", attention.AXES)
-def test_block_split_keeps_the_gradients(axis):
+def test_every_block_split_has_the_literal_gradients(axis):
   _, queries, values = _tensors((2, 6, 6, 2, 3, 4), seed=6)
-  table = tf.constant(np.random.default_rng(8).normal(size=(11, 3)), tf.float32)
+  table = np.random.default_rng(8).normal(size=(11, 3))
+  scores, aggregate = _LITERAL_POSITIONAL[axis]
 
-  def attend(blocks):
-    def function(q, v, t):
+  def literal(q, v, t):
+    return tf.einsum(aggregate, tf.einsum(scores, q, ops.relative_to_absolute(t, 6)), v)
+
+  expected = _gradients(literal, [queries, values, table])
+  for blocks in (1, 2, 3, 6):
+    def function(q, v, t, blocks=blocks):
       return ops.positional_attention(q, v, ops.relative_to_absolute(t, 6), axis, blocks)
-    return _gradients(function, [queries, values, table.numpy()])
-
-  whole = attend(1)
-  for blocks in (2, 3, 6):
-    for a, b in zip(whole, attend(blocks)):
-      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    for a, b in zip(_gradients(function, [queries, values, table]), expected):
+      assert np.abs(b).max() > 1e-3
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5, err_msg=f"{blocks} blocks")
 
 
 def test_score_blocks_bound_the_block_size():

@@ -6,7 +6,6 @@ Keras-free; the layers in `gsa_keras.layers` are thin shells around these.
 from gsa_keras.ops.attention import AXES
 from gsa_keras.ops.attention import axial_softmax_attention
 from gsa_keras.ops.attention import content_attention
-from gsa_keras.ops.attention import content_formulation
 from gsa_keras.ops.attention import global_context
 from gsa_keras.ops.attention import positional_attention
 from gsa_keras.ops.attention import project_kqv

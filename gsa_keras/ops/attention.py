@@ -8,14 +8,14 @@ keys/queries `(b, x, y, n, k)`, values `(b, x, y, n, v)`.
 Softmaxes run in float32 whatever the compute dtype, so bfloat16/float16 models neither
 overflow nor lose the normaliser's precision over thousands of pixels.
 
-Speed (see `benchmarks/`): the equations are exact whichever way they are evaluated, so
-two of them pick an evaluation by shape, statically at trace time:
-- content attention multiplies all heads at once with block-diagonal matrices when the
-  heads' channels are few (two large matmuls instead of per-head products and the
-  transposes around them);
-- positional attention splits its score tensor, the module's largest, into blocks of
-  whole columns (rows) of a bounded size, so each block is made and consumed while it
-  is still in cache and memory stays bounded at any resolution.
+Speed (see `benchmarks/`): the equations are evaluated exactly, with each product laid
+out as one batched matmul (per-pixel tensors are transposed into those layouts):
+- content attention works on each head's pixels as one matrix, `(b, n, x y, c)`;
+- positional attention runs on batches of lines (a column or row of one image and
+  head), queries position-major and values line-major; only its score tensor is
+  transposed between its two matmuls, and it splits that tensor, the module's largest,
+  into blocks of whole lines of a bounded size, so each block is made and consumed
+  while it is still in cache and memory stays bounded at any resolution.
 """
 
 import math
@@ -24,10 +24,8 @@ import tensorflow as tf
 
 # Column attention mixes rows x <- i within a column y; row attention mixes columns
 # y <- j within a row x. The two are the same computation along different axes, so
-# they differ only in these equations. The score tensor S (eq. 7, the largest tensor
-# of the module: one entry per pixel, head and attended pixel) is produced directly in
-# the layout the aggregation's batched matmul reads, heads before the two attended
-# axes, so it is written once and read once, never transposed.
+# they differ only in these equations, used as written by Table 2's axial baseline
+# (`positional_attention` evaluates eq. 7 on batches of lines instead).
 _POSITIONAL_SCORES = {  # eq. 7, first line: S = Q P
     "column": "bxynk,xik->bynxi",
     "row": "bxynk,yjk->bxnyj",
@@ -91,80 +89,73 @@ def _equal_widths(parts):
   return groups
 
 
+def _dimensions(tensor):
+  """The tensor's dimensions, static where known, else scalar tensors."""
+  dynamic = tf.shape(tensor)
+  return [size if size is not None else dynamic[index]
+          for index, size in enumerate(tensor.shape)]
+
+
+def _by_head(tensor):
+  """`(b, x, y, n, c)` -> `(b, n, x y, c)`: each head's pixels as one matrix."""
+  batch, height, width, heads, channels = _dimensions(tensor)
+  return tf.reshape(tf.transpose(tensor, (0, 3, 1, 2, 4)),
+                    [batch, heads, height * width, channels])
+
+
+def _pixel_softmax(keys):
+  """Eq. 4's sigma in float32, laid out `(b, n, k, x y)`: a softmax along the last axis."""
+  batch, height, width, heads, key_dim = _dimensions(keys)
+  logits = tf.reshape(tf.transpose(keys, (0, 3, 4, 1, 2)),
+                      [batch, heads, key_dim, height * width])
+  return tf.nn.softmax(tf.cast(logits, tf.float32))
+
+
 def spatial_softmax(keys):
   """Eq. 4's sigma: softmax over all pixels (x, y), per batch, head and channel."""
-  logits = tf.cast(keys, tf.float32)
-  logits -= tf.reduce_max(logits, axis=(1, 2), keepdims=True)
-  weights = tf.exp(logits)
-  weights /= tf.reduce_sum(weights, axis=(1, 2), keepdims=True)
-  return tf.cast(weights, keys.dtype)
+  batch, height, width, heads, key_dim = _dimensions(keys)
+  weights = tf.reshape(_pixel_softmax(keys), [batch, heads, key_dim, height, width])
+  return tf.cast(tf.transpose(weights, (0, 3, 4, 1, 2)), keys.dtype)
 
 
 def global_context(keys, values):
   """Eq. 4, second line: `C = softmax(K)^T V`, the `(b, n, k, v)` global context."""
-  return tf.einsum("bxynk,bxynv->bnkv", spatial_softmax(keys), values)
+  return tf.matmul(tf.cast(_pixel_softmax(keys), values.dtype), _by_head(values))
 
 
-# Content attention: per-head einsums, or all heads at once as block-diagonal matmuls
-# (n times the multiply-adds, but two large matmuls on the natural (pixels, channels)
-# layout and no transposes). The latter wins while the heads' channels are few: up to
-# 128 (one TPU MXU tile); measured on CPU in `benchmarks/`.
-PER_HEAD = "per_head"
-BLOCK_DIAGONAL = "block_diagonal"
-CONTENT_FORMULATIONS = (PER_HEAD, BLOCK_DIAGONAL)
-BLOCK_DIAGONAL_MAX_CHANNELS = 128
-
-
-def content_formulation(num_heads, key_dim, value_dim):
-  """The content attention's default evaluation for these head sizes."""
-  widest = num_heads * max(key_dim, value_dim)
-  return BLOCK_DIAGONAL if widest <= BLOCK_DIAGONAL_MAX_CHANNELS else PER_HEAD
-
-
-def content_attention(keys, queries, values, formulation=None):
+def content_attention(keys, queries, values):
   """Eqs. 1 and 4: `Y^C = Q (softmax(K)^T V)`; queries are not normalised.
 
   Linear in the number of pixels: the `(k, v)` context replaces the pixel-by-pixel map.
+  Each head's pixels form one matrix (`(b, n, x y, c)`), so both products are batched
+  matmuls and the softmax over the pixels is one op along the last axis.
 
   Args:
     keys, queries: `(b, x, y, n, k)`.
     values: `(b, x, y, n, v)`.
-    formulation: 'per_head' or 'block_diagonal' (equal results); None chooses by
-      `content_formulation`.
+
+  Returns:
+    `(b, x, y, n, v)`.
   """
-  _, _, _, num_heads, key_dim = keys.shape
-  value_dim = values.shape[-1]
-  if formulation is None:
-    formulation = content_formulation(num_heads, key_dim, value_dim)
-  if formulation == PER_HEAD:
-    return tf.einsum("bxynk,bnkv->bxynv", queries, global_context(keys, values))
-  if formulation != BLOCK_DIAGONAL:
-    raise ValueError(f"`formulation` must be one of {CONTENT_FORMULATIONS} or None, "
-                     f"got {formulation!r}.")
-  shape = tf.shape(values)
-  pixels = lambda t: tf.reshape(t, [shape[0], shape[1] * shape[2], t.shape[3] * t.shape[4]])
-  # Eq. 4's softmax with its division deferred to the small context: exp(K - max)^T V,
-  # then each context row divided by its channel's sum over the pixels.
-  logits = pixels(tf.cast(keys, tf.float32))
-  weights = tf.exp(logits - tf.reduce_max(logits, axis=1, keepdims=True))
-  sums = tf.reduce_sum(weights, axis=1)  # (b, n k)
-  context = tf.matmul(tf.cast(weights, values.dtype), pixels(values), transpose_a=True)
-  # Keep the diagonal (head n, head n) blocks: key channel n k only meets value n v.
-  same_head = tf.equal(tf.range(num_heads * key_dim)[:, tf.newaxis] // key_dim,
-                       tf.range(num_heads * value_dim)[tf.newaxis, :] // value_dim)
-  context = tf.where(same_head, tf.cast(context, tf.float32) / sums[:, :, tf.newaxis], 0.0)
-  outputs = tf.matmul(pixels(queries), tf.cast(context, queries.dtype))
-  return tf.reshape(outputs, [shape[0], shape[1], shape[2], num_heads, value_dim])
+  batch, height, width, heads, value_dim = _dimensions(values)
+  outputs = tf.matmul(_by_head(queries), global_context(keys, values))  # (b, n, x y, v)
+  return tf.transpose(tf.reshape(outputs, [batch, heads, height, width, value_dim]),
+                      (0, 2, 3, 1, 4))
 
 
 # The positional attention's score tensor is split into blocks of whole lines of at most
 # this many bytes (measured in `benchmarks/`: a few MB keeps each block in a CPU's
 # caches while the blocks stay few); at most this many blocks, to bound the graph.
-SCORE_BLOCK_BYTES = 4 * 2**20
+SCORE_BLOCK_BYTES = 8 * 2**20
 MAX_SCORE_BLOCKS = 64
-# The independent lines of an axis: column attention is independent per column y,
-# row attention per row x, so blocks split the other spatial axis (of dimensions 1, 2).
-_LINE_AXIS = {axis: 3 - dimension for axis, dimension in AXIS_DIMENSION.items()}
+
+
+def _line_axis(axis):
+  """The dimension of `(b, x, y, ...)` that indexes an axis's independent lines.
+
+  Column attention is independent per column y, row attention per row x.
+  """
+  return 3 - AXIS_DIMENSION[axis]
 
 
 def score_blocks(queries_shape, axis, dtype=tf.float32, block_bytes=None):
@@ -175,7 +166,7 @@ def score_blocks(queries_shape, axis, dtype=tf.float32, block_bytes=None):
   """
   block_bytes = block_bytes or SCORE_BLOCK_BYTES
   batch, height, width, heads = queries_shape[:4]
-  lines = queries_shape[_LINE_AXIS[axis]]
+  lines = queries_shape[_line_axis(axis)]
   length = queries_shape[AXIS_DIMENSION[axis]]
   if lines is None or length is None or heads is None:
     return 1
@@ -188,34 +179,59 @@ def score_blocks(queries_shape, axis, dtype=tf.float32, block_bytes=None):
 def positional_attention(queries, values, positions, axis, blocks=None):
   """Eq. 7 along `axis` ('column' or 'row'): `Y = (Q P) V`, no softmax (eq. 2).
 
+  Evaluated on batches of lines: a line is one column (row) of one image and head. The
+  scores `S = Q P` multiply per query position (`P` depends on it), the aggregation
+  `S V` per line, so queries are laid out position-major and values line-major, and
+  only the score tensor is transposed between the two matmuls, block by block while it
+  is in cache.
+
   Args:
     queries: `(b, x, y, n, k)`.
     values: `(b, x, y, n, v)`.
     positions: `P` from `relative_to_absolute`, `(h, h, k)` for a column attention,
       `(w, w, k)` for a row attention; shared by all heads.
     axis: 'column' (attend along the height) or 'row' (along the width).
-    blocks: split the columns (rows) into this many equal blocks, each attended on its
-      own (equal results); None chooses by `score_blocks`.
+    blocks: split the columns (rows) into this many equal blocks, attended one after
+      the other (equal results); None chooses by `score_blocks`.
   """
   if blocks is None:
     blocks = score_blocks(queries.shape, axis, queries.dtype)
-  if blocks == 1:  # The paper's two einsums.
-    scores = tf.einsum(_POSITIONAL_SCORES[axis], queries, positions)
-    return tf.einsum(_AGGREGATE[axis], scores, values)
-  line_axis = _LINE_AXIS[axis]
-  lines = queries.shape[line_axis]
+  attended, line = AXIS_DIMENSION[axis], _line_axis(axis)
+  lines = queries.shape[line]
   if not isinstance(blocks, int) or blocks < 1 or (lines is not None and lines % blocks):
     raise ValueError(f"`blocks` must be a positive int dividing the {lines} lines of the "
                      f"{axis} attention, got {blocks!r}.")
+  line_major = (line, 0, 3, attended, 4)  # (lines, b, n, length, v)
+  by_position = tf.transpose(queries, (attended, line, 0, 3, 4))  # (length, lines, b, n, k)
+  by_line = tf.transpose(values, line_major)
   outputs = []
-  for query_block, value_block in zip(tf.split(queries, blocks, axis=line_axis),
-                                      tf.split(values, blocks, axis=line_axis)):
+  for query_block, value_block in zip(tf.split(by_position, blocks, axis=1),
+                                      tf.split(by_line, blocks, axis=0)):
     # One block after the other: run in parallel, all score blocks would be alive at
     # once, as many bytes as without blocks.
     with tf.control_dependencies(outputs[-1:]):
       query_block = tf.identity(query_block)
-    outputs.append(positional_attention(query_block, value_block, positions, axis, 1))
-  return tf.concat(outputs, axis=line_axis)
+    outputs.append(_attend_lines(query_block, value_block, positions))
+  outputs = tf.concat(outputs, axis=0) if blocks > 1 else outputs[0]
+  return tf.transpose(outputs, _inverse(line_major))
+
+
+def _attend_lines(queries, values, positions):
+  """Eq. 7 on a batch of lines: queries `(length, ..., k)`, values `(..., length, v)`.
+
+  Returns the outputs shaped like `values`.
+  """
+  shape = tf.shape(values)
+  length, key_dim, value_dim = shape[-2], queries.shape[-1], values.shape[-1]
+  scores = tf.matmul(tf.reshape(queries, [length, -1, key_dim]), positions,
+                     transpose_b=True)  # (x, lines, i): S = Q P per query position x
+  scores = tf.transpose(scores, (1, 0, 2))  # (lines, x, i)
+  outputs = tf.matmul(scores, tf.reshape(values, [-1, length, value_dim]))  # Y = S V
+  return tf.reshape(outputs, shape)
+
+
+def _inverse(permutation):
+  return tuple(sorted(range(len(permutation)), key=permutation.__getitem__))
 
 
 def axial_softmax_attention(queries, keys, values, positions, mask, axis):
