@@ -144,10 +144,11 @@ def content_attention(keys, queries, values):
 
 
 # The positional attention's score tensor is split into blocks of whole lines of at most
-# this many bytes (measured in `benchmarks/`: a few MB keeps each block in a CPU's
-# caches while the blocks stay few); at most this many blocks, to bound the graph.
+# this many bytes, and into at most this many blocks. Measured on CPU (see
+# `benchmarks/`): blocks of a few MB beat one large score tensor, while many smaller
+# blocks lose more to the per-op overhead than they gain in cache.
 SCORE_BLOCK_BYTES = 8 * 2**20
-MAX_SCORE_BLOCKS = 64
+MAX_SCORE_BLOCKS = 32
 
 
 def _line_axis(axis):
@@ -231,6 +232,7 @@ def _attend_lines(queries, values, positions):
 
 
 def _inverse(permutation):
+  """The permutation that undoes `tf.transpose(..., permutation)`."""
   return tuple(sorted(range(len(permutation)), key=permutation.__getitem__))
 
 
