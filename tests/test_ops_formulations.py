@@ -59,7 +59,7 @@ def _gradients(function, tensors):
 
 
 def _literal_content_attention(keys, queries, values):
-  """Eqs. 1 and 4 as the paper's einsums, per pixel layout (no transposes)."""
+  """Eqs. 1 and 4 as the paper's einsums on the `(b, x, y, n, c)` layout."""
   keys = tf.cast(keys, tf.float32)
   weights = tf.exp(keys - tf.reduce_max(keys, axis=(1, 2), keepdims=True))
   weights /= tf.reduce_sum(weights, axis=(1, 2), keepdims=True)

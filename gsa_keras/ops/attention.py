@@ -14,8 +14,8 @@ out as one batched matmul (per-pixel tensors are transposed into those layouts):
 - positional attention runs on batches of lines (a column or row of one image and
   head), queries position-major and values line-major; only its score tensor is
   transposed between its two matmuls, and it splits that tensor, the module's largest,
-  into blocks of whole lines of a bounded size, so each block is made and consumed
-  while it is still in cache and memory stays bounded at any resolution.
+  into blocks of whole lines of a bounded size, made and consumed one after the other,
+  so memory stays bounded at any resolution.
 """
 
 import math
@@ -183,8 +183,7 @@ def positional_attention(queries, values, positions, axis, blocks=None):
   Evaluated on batches of lines: a line is one column (row) of one image and head. The
   scores `S = Q P` multiply per query position (`P` depends on it), the aggregation
   `S V` per line, so queries are laid out position-major and values line-major, and
-  only the score tensor is transposed between the two matmuls, block by block while it
-  is in cache.
+  only the score tensor is transposed between the two matmuls, one block at a time.
 
   Args:
     queries: `(b, x, y, n, k)`.
