@@ -18,12 +18,12 @@ setting are checked. Each failure names the field, flag or path.
 
 from absl import app
 from absl import flags
-import tensorflow as tf
 
 from official.common import flags as tfm_flags
 from official.core import train_utils
 from official.vision import train as vision_train
 
+from gsa_keras import checkpoints
 from gsa_keras import registry_imports  # pylint: disable=unused-import
 from gsa_keras.data import inputs
 
@@ -40,23 +40,15 @@ class ExperimentParser(train_utils.ExperimentParser):
     return super().parse_runtime(params)
 
 
-def _checkpoint_exists(path: str) -> bool:
-  if tf.io.gfile.isdir(path):
-    return tf.train.latest_checkpoint(path) is not None
-  return tf.io.gfile.exists(path) or tf.io.gfile.exists(path + ".index")
-
-
 def preflight(params, mode: str, model_dir: str) -> None:
   """Checks what the run needs from outside its config; raises naming the setting."""
   inputs.prepare(params.task, mode)
-  if mode == "eval" and not _checkpoint_exists(model_dir):
-    raise FileNotFoundError(
-        f"--model_dir={model_dir} has no checkpoint to evaluate (--mode=eval).")
+  if mode == "eval":
+    checkpoints.find_checkpoint(model_dir, f"--model_dir={model_dir} (--mode=eval)")
   if "train" in mode:
     task = params.task
-    if task.init_checkpoint and not _checkpoint_exists(task.init_checkpoint):
-      raise FileNotFoundError(
-          f"`task.init_checkpoint`: no checkpoint at {task.init_checkpoint!r}.")
+    if task.init_checkpoint:
+      checkpoints.find_checkpoint(task.init_checkpoint, "`task.init_checkpoint`")
     if task.init_checkpoint_modules == "backbone" and not task.init_checkpoint:
       raise ValueError(
           "`task.init_checkpoint_modules` is 'backbone' (fine-tuning) but "

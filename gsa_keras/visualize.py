@@ -31,6 +31,7 @@ from official.core import task_factory
 from official.modeling import hyperparams
 from official.vision.ops import preprocess_ops
 
+from gsa_keras import checkpoints
 from gsa_keras import ops
 from gsa_keras import registry_imports  # pylint: disable=unused-import
 from gsa_keras.layers import definitions
@@ -276,17 +277,6 @@ def save_attention_maps(maps: AttentionMaps, out_dir: str) -> List[str]:
 # -- A trained model. ------------------------------------------------------------------
 
 
-def _checkpoint_path(checkpoint: str) -> str:
-  if tf.io.gfile.isdir(checkpoint):
-    latest = tf.train.latest_checkpoint(checkpoint)
-    if latest is None:
-      raise FileNotFoundError(f"`--checkpoint`: no checkpoint in directory {checkpoint!r}.")
-    return latest
-  if not tf.io.gfile.exists(checkpoint + ".index"):
-    raise FileNotFoundError(f"`--checkpoint`: no checkpoint at {checkpoint!r}.")
-  return checkpoint
-
-
 def experiment_params(experiment: str, config_files: Sequence[str] = (),
                       params_override: str = ""):
   """A registered experiment's config with YAML files and overrides applied."""
@@ -303,7 +293,8 @@ def load_model(params, checkpoint: str):
   """The experiment's model with the checkpoint's weights (a training checkpoint of
   `gsa_keras.train`, or any `tf.train.Checkpoint(model=...)`)."""
   model = task_factory.get_task(params.task).build_model()
-  status = tf.train.Checkpoint(model=model).read(_checkpoint_path(checkpoint))
+  prefix = checkpoints.find_checkpoint(checkpoint, "--checkpoint")
+  status = tf.train.Checkpoint(model=model).read(prefix)
   status.expect_partial().assert_existing_objects_matched()
   return model
 

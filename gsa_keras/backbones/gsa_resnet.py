@@ -100,9 +100,9 @@ class GSAResNet(tf_keras.Model):
         attention_groups=attention_groups, attention_variant=attention_variant,
         num_heads=num_heads, max_relative_shift=max_relative_shift,
         stem_type=stem_type, stochastic_depth_drop_rate=stochastic_depth_drop_rate,
-        zero_init_residual=zero_init_residual, activation=activation, use_sync_bn=use_sync_bn, norm_momentum=norm_momentum,
-        norm_epsilon=norm_epsilon, kernel_initializer=kernel_initializer,
-        kernel_regularizer=kernel_regularizer)
+        zero_init_residual=zero_init_residual, activation=activation,
+        use_sync_bn=use_sync_bn, norm_momentum=norm_momentum, norm_epsilon=norm_epsilon,
+        kernel_initializer=kernel_initializer, kernel_regularizer=kernel_regularizer)
 
     inputs = tf_keras.Input(shape=input_specs.shape[1:], name="images")
     x = self._stem(inputs)

@@ -22,6 +22,7 @@ from official.core import train_utils
 from official.vision.configs import image_classification as ic_config
 from official.vision.serving import export_saved_model_lib
 
+from gsa_keras import checkpoints
 from gsa_keras import registry_imports  # pylint: disable=unused-import
 from gsa_keras.serving import module as serving_module
 
@@ -82,18 +83,7 @@ def find_checkpoint(path: str) -> str:
   Raises:
     FileNotFoundError: No checkpoint there (the message names `--checkpoint_path`).
   """
-  if tf.io.gfile.isdir(path):
-    latest = tf.train.latest_checkpoint(path)
-    if latest is None:
-      raise FileNotFoundError(
-          f"--checkpoint_path: directory {path!r} holds no checkpoint (no "
-          "`checkpoint` state file); pass a training model_dir or a prefix such "
-          "as <model_dir>/ckpt-600.")
-    return latest
-  if not tf.io.gfile.exists(f"{path}.index"):
-    raise FileNotFoundError(
-        f"--checkpoint_path: no checkpoint {path!r} (no file {path}.index).")
-  return path
+  return checkpoints.find_checkpoint(path, "--checkpoint_path")
 
 
 def restore(model, checkpoint_prefix: str) -> None:
