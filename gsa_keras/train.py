@@ -1,4 +1,4 @@
-"""Trains and evaluates GSA networks: the Model Garden vision driver plus our registry.
+"""Trains and evaluates GSA networks: the Model Garden's training loop plus our registry.
 
   python -m gsa_keras.train --experiment=gsa_resnet_digits --mode=train_and_eval \
       --model_dir=/tmp/gsa_digits
@@ -10,34 +10,32 @@ from the latest checkpoint there. The strategy comes from
 `runtime.distribution_strategy`: 'tpu' (TPUStrategy, also on pods),
 'multi_worker_mirrored' (across hosts, from `TF_CONFIG`) or 'mirrored'.
 
-Before any model or strategy is built, the config is parsed strictly (unknown keys
-fail) and validated (types, data sources, backbone); the built-in digits data is
-written if the config reads it; input files, `task.init_checkpoint` and the TPU
-setting are checked. Each failure names the field, flag or path.
+Before any model or strategy is built, the config is parsed once, strictly (unknown
+keys fail), and validated (types, data sources, backbone) by `gsa_keras.runs`; the
+built-in digits data is written if the config reads it; input files,
+`task.init_checkpoint` and the TPU setting are checked. Each failure prints one line
+naming the field, flag or path. The config so checked is the one that trains.
 """
 
 from absl import app
 from absl import flags
+import gin
 
+from official.common import distribute_utils
 from official.common import flags as tfm_flags
+from official.core import task_factory
+from official.core import train_lib
 from official.core import train_utils
-from official.vision import train as vision_train
+from official.modeling import performance
+from official.vision.utils import summary_manager
 
 from gsa_keras import checkpoints
-from gsa_keras import registry_imports  # pylint: disable=unused-import
+from gsa_keras import runs
 from gsa_keras.data import inputs
 
 FLAGS = flags.FLAGS
-
-
-class ExperimentParser(train_utils.ExperimentParser):
-  """The Model Garden parser, except that `runtime.tpu` from a YAML file is kept
-  unless `--tpu` is given (the stock parser overwrites it with the flag's None)."""
-
-  def parse_runtime(self, params):
-    if self._flags_obj.tpu is None:
-      return params
-    return super().parse_runtime(params)
+flags.DEFINE_bool("enable_async_checkpointing", True,
+                  "Write checkpoints asynchronously (as `official.vision.train`).")
 
 
 def preflight(params, mode: str, model_dir: str) -> None:
@@ -62,21 +60,46 @@ def preflight(params, mode: str, model_dir: str) -> None:
 
 def parse_and_check(flags_obj):
   """The experiment config from the flags, validated and pre-flight checked."""
-  params = ExperimentParser(flags_obj).parse()
-  params.validate()
+  params = runs.load_params(
+      flags_obj.experiment, flags_obj.config_file or (), flags_obj.params_override,
+      tpu=flags_obj.tpu, tf_data_service=getattr(flags_obj, "tf_data_service", None))
   preflight(params, flags_obj.mode, flags_obj.model_dir)
   return params
 
 
+def train(params, mode: str, model_dir: str,
+          enable_async_checkpointing: bool = True) -> None:
+  """Runs the Model Garden's training loop (`train_lib.run_experiment`) on `params`.
+
+  What `official.vision.train` does after parsing its flags: writes `params.yaml`
+  (training modes), sets the mixed precision policy, builds the strategy and the task.
+  """
+  if "train" in mode:
+    # Pure evaluation writes no params.yaml, so it cannot race a training job's.
+    train_utils.serialize_config(params, model_dir)
+  if params.runtime.mixed_precision_dtype:
+    performance.set_mixed_precision_policy(params.runtime.mixed_precision_dtype)
+  strategy = distribute_utils.get_distribution_strategy(
+      distribution_strategy=params.runtime.distribution_strategy,
+      all_reduce_alg=params.runtime.all_reduce_alg,
+      num_gpus=params.runtime.num_gpus, tpu_address=params.runtime.tpu)
+  with strategy.scope():
+    task = task_factory.get_task(params.task, logging_dir=model_dir)
+  train_lib.run_experiment(
+      distribution_strategy=strategy, task=task, mode=mode, params=params,
+      model_dir=model_dir,
+      eval_summary_manager=summary_manager.maybe_build_eval_summary_manager(
+          params=params, model_dir=model_dir),
+      enable_async_checkpointing=enable_async_checkpointing)
+
+
 def main(argv):
-  try:
+  del argv
+  gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_params)
+  with runs.command_line_errors("gsa_keras.train"):
     params = parse_and_check(FLAGS)
-  except (KeyError, TypeError, ValueError, FileNotFoundError) as e:
-    message = e.args[0] if isinstance(e, KeyError) and e.args else e
-    raise SystemExit(f"gsa_keras.train: error: {message}") from None
-  if FLAGS.tpu is None:
-    FLAGS.tpu = params.runtime.tpu  # So the stock driver keeps the YAML's TPU.
-  vision_train.main(argv)
+  train(params, FLAGS.mode, FLAGS.model_dir, FLAGS.enable_async_checkpointing)
+  train_utils.save_gin_config(FLAGS.mode, FLAGS.model_dir)
 
 
 def run():

@@ -3,17 +3,19 @@
 For a chosen pixel, the positional attention weights over its column and its row
 (eq. 7's `S = Q P` for that pixel's query, one vector per head), and for the whole
 image the content attention's global context weights (eq. 4's `softmax(K)`: per head
-and key channel, a distribution over the pixels). Computed from the layer's weights
-with `gsa_keras.ops`, at the layer's feature resolution, then upsampled over the
-image for the pictures.
+and key channel, a distribution over the pixels). The layer computes them itself
+(`GlobalSelfAttention.attention_weights`), at its feature resolution; they are
+upsampled over the image for the pictures.
 
   python -m gsa_keras.visualize --experiment gsa_resnet_digits \
-      --checkpoint /tmp/gsa_digits --image digit.png --pixel 12,20 \
+      --checkpoint_path /tmp/gsa_digits --image digit.png --pixel 12,20 \
       --layer group1_block1_attention --out /tmp/gsa_maps
 
-`--checkpoint` is a training run's `model_dir` (its latest checkpoint and its
-`params.yaml`) or one checkpoint; `--pixel row,column` is in the image as the model
-sees it (resized to the experiment's input size).
+`--checkpoint_path` (alias `--checkpoint`) is a training run's `model_dir` or one of
+its checkpoint prefixes; either way the run's `params.yaml` describes the model unless
+`--config_file` is given. The image is decoded, centre-cropped, resized and normalised
+as the exported model does it (`gsa_keras.serving.module`), so the maps are drawn over
+the image the model evaluates; `--pixel row,column` is in that image.
 """
 
 import dataclasses
@@ -26,15 +28,12 @@ from absl import flags
 import numpy as np
 import tensorflow as tf
 
-from official.core import exp_factory
-from official.core import task_factory
-from official.modeling import hyperparams
+from official.vision.configs import image_classification as ic_config
 from official.vision.ops import preprocess_ops
 
-from gsa_keras import checkpoints
-from gsa_keras import ops
-from gsa_keras import registry_imports  # pylint: disable=unused-import
+from gsa_keras import runs
 from gsa_keras.layers import definitions
+from gsa_keras.serving import module as serving_module
 
 # Positional weights have no softmax and take both signs: a diverging colour map,
 # centred on zero. Content weights are a distribution: a sequential one.
@@ -162,7 +161,8 @@ def attention_maps(model, image: np.ndarray, pixel: Tuple[int, int],
 
   Args:
     model: a functional Keras model (e.g. a Model Garden classifier) with GSA modules.
-    image: `(H, W, 3)` uint8 at the model's input size.
+    image: `(H, W, 3)` uint8, the image as the model sees it (cropped and resized to
+      its input size: `load_image`).
     pixel: `(row, column)` in `image`.
     layer_name: the GSA module; default the first one.
     preprocess: maps `image` to the model's input (without the batch axis); default
@@ -180,39 +180,27 @@ def attention_maps(model, image: np.ndarray, pixel: Tuple[int, int],
   _, feature_height, feature_width, _ = features.shape
   row_index = pixel[0] * feature_height // height
   column_index = pixel[1] * feature_width // width
-  key_dim = layer._key_dim  # pylint: disable=protected-access
-  keys, queries, _ = ops.project_kqv(
-      features, tf.cast(layer.kqv_kernel, features.dtype), key_dim,
-      with_keys=layer.use_content)
-  query = queries[0, row_index, column_index]  # (heads, key channels)
-
-  def positional(axis, length, position):
-    table = getattr(layer, f"{axis}_embeddings")
-    positions = ops.relative_to_absolute(tf.cast(table, query.dtype), length,
-                                         layer.max_relative_shift)
-    return tf.einsum("nk,ik->ni", query, positions[position]).numpy()
-
-  column = positional("column", feature_height, row_index) if layer.use_column else None
-  row = positional("row", feature_width, column_index) if layer.use_row else None
-  content = None
-  if layer.use_content:
-    content = tf.transpose(ops.spatial_softmax(keys)[0], [2, 3, 0, 1]).numpy()
-  return AttentionMaps(layer=layer.name, image=image,
-                       feature_size=(feature_height, feature_width),
-                       pixel=(row_index, column_index),
-                       image_pixel=tuple(pixel), column=column, row=row,
-                       content=content)
+  weights = {kind: value[0].numpy()
+             for kind, value in layer.attention_weights(features).items()}
+  content = weights.get("content")
+  return AttentionMaps(
+      layer=layer.name, image=image, feature_size=(feature_height, feature_width),
+      pixel=(row_index, column_index), image_pixel=tuple(pixel),
+      column=(weights["column"][row_index, column_index]
+              if "column" in weights else None),
+      row=weights["row"][row_index, column_index] if "row" in weights else None,
+      content=None if content is None else np.transpose(content, (2, 3, 0, 1)))
 
 
 # -- Images. ---------------------------------------------------------------------------
 
 
-def load_image(path: str, size: Sequence[int]) -> np.ndarray:
-  """An image file as `(size[0], size[1], 3)` uint8, resized (bilinear) as the Model
-  Garden's evaluation input pipeline resizes it."""
-  image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-  image = tf.image.resize(image, size, method="bilinear")
-  return np.round(np.clip(image.numpy(), 0, 255)).astype(np.uint8)
+def load_image(path: str, params, model) -> np.ndarray:
+  """An image file as the experiment's model evaluates it: `(height, width, 3)` uint8,
+  decoded, centre-cropped and resized as the exported model's signatures do
+  (`gsa_keras.serving.module.ClassifierModule.eval_image`)."""
+  module = serving_module.ClassifierModule(params, model=model)
+  return module.eval_image(tf.io.read_file(path)).numpy()
 
 
 def normalize(image: np.ndarray) -> tf.Tensor:
@@ -274,44 +262,14 @@ def save_attention_maps(maps: AttentionMaps, out_dir: str) -> List[str]:
   return paths
 
 
-# -- A trained model. ------------------------------------------------------------------
-
-
-def experiment_params(experiment: str, config_files: Sequence[str] = (),
-                      params_override: str = ""):
-  """A registered experiment's config with YAML files and overrides applied."""
-  params = exp_factory.get_exp_config(experiment)
-  for path in config_files:
-    params = hyperparams.override_params_dict(params, path, is_strict=True)
-  if params_override:
-    params = hyperparams.override_params_dict(params, params_override, is_strict=True)
-  params.validate()
-  return params
-
-
-def load_model(params, checkpoint: str):
-  """The experiment's model with the checkpoint's weights (a training checkpoint of
-  `gsa_keras.train`, or any `tf.train.Checkpoint(model=...)`)."""
-  model = task_factory.get_task(params.task).build_model()
-  prefix = checkpoints.find_checkpoint(checkpoint, "--checkpoint")
-  status = tf.train.Checkpoint(model=model).read(prefix)
-  status.expect_partial().assert_existing_objects_matched()
-  return model
-
-
-def _config_files(checkpoint: str, config_files: Sequence[str]) -> List[str]:
-  """The given YAML files, or else the training run's own `params.yaml`."""
-  if config_files:
-    return list(config_files)
-  run_params = os.path.join(checkpoint, "params.yaml")
-  return [run_params] if tf.io.gfile.exists(run_params) else []
+# -- The command. ----------------------------------------------------------------------
 
 
 def _parse_pixel(text: str) -> Tuple[int, int]:
   try:
     row, column = (int(v) for v in text.split(","))
   except ValueError:
-    raise ValueError(f"`--pixel` must be 'row,column' (two integers), got {text!r}.")
+    raise ValueError(f"--pixel must be 'row,column' (two integers), got {text!r}.")
   return row, column
 
 
@@ -320,35 +278,41 @@ FLAGS = flags.FLAGS
 
 def define_flags():
   flags.DEFINE_string("experiment", "gsa_resnet_digits", "Registered experiment name.")
-  flags.DEFINE_string("checkpoint", None,
-                      "A training model_dir (latest checkpoint, its params.yaml) or a "
-                      "checkpoint path.")
+  flags.DEFINE_string("checkpoint_path", None,
+                      "A training model_dir (its latest checkpoint) or a checkpoint "
+                      "prefix (<model_dir>/ckpt-600).")
+  flags.DEFINE_alias("checkpoint", "checkpoint_path")
   flags.DEFINE_multi_string("config_file", [],
-                            "YAML overrides; default: the model_dir's params.yaml.")
+                            "YAML overrides; default: the training run's params.yaml.")
   flags.DEFINE_string("params_override", "", "Overrides, as for gsa_keras.train.")
   flags.DEFINE_string("image", None, "An image file (PNG, JPEG, ...).")
-  flags.DEFINE_string("pixel", None, "row,column in the resized image; default: centre.")
+  flags.DEFINE_string("pixel", None, "row,column in the image as the model sees it "
+                      "(cropped and resized); default: centre.")
   flags.DEFINE_string("layer", None, "GSA layer name; default: the first one. "
                       "--layer=list prints the names.")
   flags.DEFINE_string("out", "attention_maps", "Directory for the PNGs.")
-  flags.mark_flags_as_required(["checkpoint"])
+  flags.mark_flags_as_required(["checkpoint_path"])
 
 
 def main(argv):
   del argv
-  params = experiment_params(FLAGS.experiment,
-                             _config_files(FLAGS.checkpoint, FLAGS.config_file),
-                             FLAGS.params_override)
-  model = load_model(params, FLAGS.checkpoint)
-  if FLAGS.layer == "list":
-    print("\n".join(gsa_layer_names(model)))
-    return
-  if FLAGS.image is None:
-    raise app.UsageError("--image is required (or --layer=list).")
-  size = params.task.model.input_size[:2]
-  image = load_image(FLAGS.image, size)
-  pixel = _parse_pixel(FLAGS.pixel) if FLAGS.pixel else (size[0] // 2, size[1] // 2)
-  maps = attention_maps(model, image, pixel, FLAGS.layer)
+  with runs.command_line_errors("gsa_keras.visualize"):
+    params = runs.load_params(
+        FLAGS.experiment, runs.run_config_files(FLAGS.checkpoint_path, FLAGS.config_file),
+        FLAGS.params_override, task_type=ic_config.ImageClassificationTask)
+    if FLAGS.layer != "list":
+      if FLAGS.image is None:
+        raise ValueError("--image is required (or --layer=list).")
+      if not tf.io.gfile.exists(FLAGS.image) or tf.io.gfile.isdir(FLAGS.image):
+        raise FileNotFoundError(f"--image: no file {FLAGS.image!r}.")
+    model = runs.load_model(params, FLAGS.checkpoint_path)
+    if FLAGS.layer == "list":
+      print("\n".join(gsa_layer_names(model)))
+      return
+    image = load_image(FLAGS.image, params, model)
+    size = image.shape[:2]
+    pixel = _parse_pixel(FLAGS.pixel) if FLAGS.pixel else (size[0] // 2, size[1] // 2)
+    maps = attention_maps(model, image, pixel, FLAGS.layer)
   for path in save_attention_maps(maps, FLAGS.out):
     print(path)
 

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from gsa_keras import ops
-from gsa_keras.layers import variants
+from gsa_keras import spec
 
 
 def _inputs(shape, seed=0, scale=1.0):
@@ -45,10 +45,10 @@ def test_positional_output_is_equivariant_to_translation_away_from_borders(
   np.testing.assert_allclose(y_shifted[:, :2], 0, atol=1e-6)
 
 
-@pytest.mark.parametrize("variant", variants.ATTENTION_VARIANTS)
+@pytest.mark.parametrize("variant", spec.ATTENTION_VARIANTS)
 def test_gradients_reach_every_trainable_weight(flavour, variant):
   _, layers = flavour
-  if variant == variants.AXIAL_BASELINE:
+  if variant == spec.AXIAL_BASELINE:
     layer = layers.AxialContentPositionalAttention(8, num_heads=2)
   else:
     layer = layers.GlobalSelfAttention.from_variant(variant, 8, num_heads=2)

@@ -55,7 +55,7 @@ def test_unknown_key_names_it(tmp_path):
             gsa_resnet:
               num_head: 8
       """)
-  with pytest.raises(KeyError, match="num_head"):
+  with pytest.raises(ValueError, match="--config_file/--params_override: .*num_head"):
     train.parse_and_check(Flags(path))
 
 

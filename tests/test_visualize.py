@@ -1,8 +1,8 @@
-"""Attention maps of a GSA module (issue 6's pictures), on the small default model.
+"""Attention maps of a GSA module, on the small default model.
 
-The positional weights are checked against `q . P` computed here from the layer's
-kernel and relative embedding tables with NumPy loops; the content weights against
-the definition of a softmax over the pixels.
+The positional weights are checked against `q . P` computed with the NumPy reference
+(`tests/reference.py`) from the layer's kernel and relative embedding tables; the
+content weights against the definition of a softmax over the pixels.
 """
 
 import os
@@ -15,11 +15,13 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from official.core import task_factory
 from official.vision.ops import preprocess_ops
 
+from gsa_keras import runs
 from gsa_keras import visualize
 from gsa_keras.data import digits
+from tests import reference
+from tests import train_helpers
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 EXPERIMENT = "gsa_resnet_digits"
@@ -29,8 +31,7 @@ HEADS = 8
 @pytest.fixture(scope="module")
 def digits_model():
   """The experiment's model, built by its task as training builds it."""
-  params = visualize.experiment_params(EXPERIMENT)
-  return task_factory.get_task(params.task).build_model()
+  return runs.build_model(runs.load_params(EXPERIMENT))
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +60,14 @@ def _numpy_features(model, layer, image):
 
 
 def _numpy_positional_weights(layer, features, row, column):
-  """S for one pixel along its column and its row: q . R[i - x], R's row i - x + M."""
+  """S for one pixel along its column and its row: q . R[i - x], by the reference."""
   kernel = layer.kqv_kernel.numpy()
-  key_dim = layer._key_dim  # pylint: disable=protected-access
-  offset = key_dim if layer.use_content else 0  # Queries follow the keys' slice.
-  query = np.einsum("d,dnk->nk", features[row, column],
-                    kernel[:, :, offset:offset + key_dim])
+  value_dim = layer.filters // HEADS
+  key_dim = (kernel.shape[-1] - value_dim) // (2 if layer.use_content else 1)
+  _, queries, _ = reference.split_kqv(
+      reference.kqv_projection(features[np.newaxis, row:row + 1, column:column + 1],
+                               kernel), key_dim, value_dim, layer.use_content)
+  query = queries[0, 0, 0]  # (heads, key channels)
   height, width = features.shape[:2]
   result = {}
   for axis, length, position in (("column", height, row), ("row", width, column)):
@@ -72,9 +75,8 @@ def _numpy_positional_weights(layer, features, row, column):
     reach = (table.shape[0] - 1) // 2
     weights = np.zeros((HEADS, length))
     for other in range(length):
-      shift = other - position
-      if abs(shift) <= reach:
-        weights[:, other] = query @ table[shift + reach]
+      if abs(other - position) <= reach:
+        weights[:, other] = query @ reference.relative_embedding(table, other - position)
     result[axis] = weights
   return result
 
@@ -87,7 +89,7 @@ def test_maps_have_the_layers_shapes(digits_model, digit, layer_name, feature_si
   maps = visualize.attention_maps(digits_model, digit, (31, 0), layer_name)
   layer = _layer(digits_model, layer_name)
   height, width = feature_size
-  key_dim = layer._key_dim  # pylint: disable=protected-access
+  key_dim = layer.kqv_kernel.shape[0] // HEADS  # Keys as wide as the module's input.
   assert maps.layer == layer_name
   assert maps.feature_size == feature_size
   assert maps.pixel == (height - 1, 0)
@@ -98,6 +100,12 @@ def test_maps_have_the_layers_shapes(digits_model, digit, layer_name, feature_si
   assert set(heat) == {"column", "row", "content"}
   for values in heat.values():
     assert values.shape == (HEADS, 32, 32)
+  # Nearest-neighbour upsampling: each feature pixel covers a block of image pixels.
+  block = 32 // height
+  np.testing.assert_array_equal(heat["content"][:, ::block, ::block],
+                                maps.content.mean(axis=1))
+  np.testing.assert_array_equal(heat["content"][:, block - 1::block, block - 1::block],
+                                maps.content.mean(axis=1))
 
 
 def test_content_weights_of_each_head_sum_to_one(digits_model, digit):
@@ -163,43 +171,96 @@ def test_saved_pngs_are_readable(digits_model, digit, tmp_path):
   assert [os.path.basename(p) for p in paths] == [
       f"group1_block1_attention_{kind}.png" for kind in ("column", "row", "content")]
   for path in paths:
-    image = tf.io.decode_png(tf.io.read_file(path))
+    image = tf.io.decode_png(tf.io.read_file(path), channels=3).numpy().astype(int)
     assert image.shape[0] > 100 and image.shape[1] > 100
+    # The heat map is drawn in colour over the grey digit: some pixels are not grey.
+    colourful = (np.abs(image[..., 0] - image[..., 2]) > 60).mean()
+    assert colourful > 0.02, path
 
 
 def test_load_model_restores_the_checkpoint(digits_model, checkpoint_dir, digit):
-  params = visualize.experiment_params(EXPERIMENT)
-  restored = visualize.load_model(params, str(checkpoint_dir))
+  params = runs.load_params(EXPERIMENT)
+  restored = runs.load_model(params, str(checkpoint_dir))
   for saved, loaded in zip(digits_model.weights, restored.weights):
     np.testing.assert_array_equal(saved.numpy(), loaded.numpy())
-  fresh = task_factory.get_task(params.task).build_model()  # Initialized differently.
+  fresh = runs.build_model(params)  # Initialized differently.
   assert not all(np.array_equal(a.numpy(), b.numpy())
                  for a, b in zip(digits_model.weights, fresh.weights))
-  with pytest.raises(FileNotFoundError, match="no checkpoint"):
-    visualize.load_model(params, str(checkpoint_dir / "missing"))
+  with pytest.raises(FileNotFoundError, match="--checkpoint_path: .*no checkpoint"):
+    runs.load_model(params, str(checkpoint_dir / "missing"))
+
+
+def test_images_are_cropped_as_the_evaluation_crops_them(digits_model, tmp_path):
+  """With a centre crop of half the side, a frame around the image is cut away."""
+  params = runs.load_params(EXPERIMENT, params_override={"task": {"validation_data": {
+      "aug_crop": True, "center_crop_fraction": 0.5}}})
+  framed = np.full((64, 64, 3), 255, np.uint8)
+  framed[16:48, 16:48] = 0
+  path = tmp_path / "framed.png"
+  tf.io.write_file(str(path), tf.io.encode_png(framed))
+  image = visualize.load_image(str(path), params, digits_model)
+  np.testing.assert_array_equal(image, np.zeros((32, 32, 3), np.uint8))
+  # Without the crop, the frame would be resized into the picture.
+  plain = visualize.load_image(str(path), runs.load_params(EXPERIMENT), digits_model)
+  assert plain.max() == 255 and plain[16, 16].max() == 0
+
+
+def test_run_config_files_of_a_checkpoint_prefix(tmp_path):
+  (tmp_path / "params.yaml").write_text("task: {}\n")
+  expected = [str(tmp_path / "params.yaml")]
+  assert runs.run_config_files(str(tmp_path)) == expected
+  assert runs.run_config_files(str(tmp_path / "ckpt-2")) == expected
+  assert runs.run_config_files(str(tmp_path / "ckpt-2"), ["mine.yaml"]) == ["mine.yaml"]
+  assert runs.run_config_files(str(tmp_path / "elsewhere" / "ckpt-2")) == []
+
+
+def _visualize(*flags, check=True):
+  environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  return subprocess.run([sys.executable, "-m", "gsa_keras.visualize", *flags], cwd=REPO,
+                        env=environment, capture_output=True, text=True, check=check,
+                        timeout=600)
+
+
+def test_command_errors_are_one_line(tmp_path):
+  result = _visualize(f"--checkpoint_path={tmp_path}", "--image=nowhere.png",
+                      check=False)
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1] == (
+      "gsa_keras.visualize: error: --image: no file 'nowhere.png'.")
+  assert "Traceback" not in result.stderr
+  result = _visualize(f"--checkpoint={tmp_path}", "--layer=list", check=False)
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1].startswith(
+      f"gsa_keras.visualize: error: --checkpoint_path: directory '{tmp_path}' holds no "
+      "checkpoint")
+  assert "Traceback" not in result.stderr
 
 
 @pytest.mark.slow
 def test_command_draws_maps_of_a_model_trained_by_the_entry_point(digit, tmp_path):
-  """Train the small default for 2 steps with `gsa_keras.train`, then draw."""
+  """Train a model unlike the default (attention in groups 3-4 only) for 2 steps with
+  `gsa_keras.train`, then draw from a checkpoint prefix: the run's params.yaml is found."""
   model_dir, out_dir = tmp_path / "run", tmp_path / "maps"
   image_path = tmp_path / "digit.png"
   tf.io.write_file(str(image_path), tf.io.encode_png(digit))
-  environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-
-  def python(*args):
-    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=environment,
-                          capture_output=True, text=True, check=True, timeout=600)
-
-  python("gsa_keras.train", f"--experiment={EXPERIMENT}", "--mode=train",
-         f"--model_dir={model_dir}",
-         "--params_override=trainer.train_steps=2,trainer.steps_per_loop=1,"
-         "trainer.checkpoint_interval=2,trainer.summary_interval=1")
-  completed = python("gsa_keras.visualize", f"--checkpoint={model_dir}",
-                     f"--image={image_path}", "--pixel=12,20",
-                     "--layer=group2_block1_attention", f"--out={out_dir}")
-  written = completed.stdout.split()
+  overrides = tmp_path / "groups34.yaml"
+  overrides.write_text("task:\n  model:\n    backbone:\n      gsa_resnet:\n"
+                       "        attention_groups: [3, 4]\n")
+  train_helpers.run(
+      [sys.executable, "-m", "gsa_keras.train", f"--experiment={EXPERIMENT}",
+       "--mode=train", f"--model_dir={model_dir}", f"--config_file={overrides}",
+       "--params_override=trainer.train_steps=2,trainer.steps_per_loop=1,"
+       "trainer.checkpoint_interval=2,trainer.summary_interval=1"],
+      train_helpers.environment(tmp_path / "data"), timeout=600).check_returncode()
+  prefix = model_dir / "ckpt-2"
+  listed = _visualize(f"--checkpoint={prefix}", "--layer=list").stdout.split()
+  assert listed == ["group3_block1_attention", "group3_block2_attention",
+                    "group3_block3_attention", "group3_block4_attention",
+                    "group4_block1_attention"]
+  written = _visualize(f"--checkpoint_path={prefix}", f"--image={image_path}",
+                       "--pixel=12,20", "--layer=group3_block2_attention",
+                       f"--out={out_dir}").stdout.split()
   assert [os.path.basename(p) for p in written] == [
-      f"group2_block1_attention_{kind}.png" for kind in ("column", "row", "content")]
+      f"group3_block2_attention_{kind}.png" for kind in ("column", "row", "content")]
   for path in written:
     assert tf.io.decode_png(tf.io.read_file(path)).shape[0] > 100

@@ -6,7 +6,7 @@ from typing import List, Optional
 from official.modeling import hyperparams
 from official.vision.configs import backbones as vision_backbones
 
-from gsa_keras.backbones import architecture
+from gsa_keras import spec
 
 
 @dataclasses.dataclass
@@ -33,7 +33,7 @@ class GSAResNet(hyperparams.Config):
   model_id: int = 50
   width_variant: str = "standard"
   attention_groups: List[int] = dataclasses.field(
-      default_factory=lambda: list(architecture.RESIDUAL_GROUPS))
+      default_factory=lambda: list(spec.RESIDUAL_GROUPS))
   attention_variant: str = "gsa"
   num_heads: int = 8
   max_relative_shift: Optional[int] = None
@@ -43,7 +43,7 @@ class GSAResNet(hyperparams.Config):
 
   def validate(self):
     """Checks every field (ValueError naming it), then the restrictions."""
-    architecture.check_arguments(
+    spec.check_arguments(
         model_id=self.model_id, width_variant=self.width_variant,
         attention_groups=self.attention_groups,
         attention_variant=self.attention_variant, num_heads=self.num_heads,

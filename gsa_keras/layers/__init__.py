@@ -5,15 +5,15 @@ first used, in which case it is tf_keras (Keras 2). This module follows the same
 its layers fit the user's `tf.keras` models (a Keras 3 layer in a tf_keras model would
 lose its weights). Either flavour can be imported explicitly:
 `gsa_keras.layers.keras3` or `gsa_keras.layers.tf_keras`. The flavour is imported on
-first use of a layer, so `gsa_keras.layers.variants` alone imports no Keras.
+first use of a layer, so importing this package imports no Keras.
 """
 
 import importlib
 import os
 
-from gsa_keras.layers.variants import ATTENTION_VARIANTS
-from gsa_keras.layers.variants import AXIAL_BASELINE
-from gsa_keras.layers.variants import GSA_VARIANTS
+from gsa_keras.spec import ATTENTION_VARIANTS
+from gsa_keras.spec import AXIAL_BASELINE
+from gsa_keras.spec import GSA_VARIANTS
 
 _FLAVOUR_EXPORTS = ("GlobalSelfAttention", "AxialContentPositionalAttention",
                     "transfer_weights")

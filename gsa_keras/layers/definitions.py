@@ -10,13 +10,7 @@ lives in `gsa_keras.ops`; these classes own weights, validation and serializatio
 import tensorflow as tf
 
 from gsa_keras import ops
-from gsa_keras.layers import variants
-
-
-def _positive_int(value, argument):
-  if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-    raise ValueError(f"`{argument}` must be a positive integer, got {value!r}.")
-  return value
+from gsa_keras import spec
 
 
 def _spatial_size(value):
@@ -28,7 +22,7 @@ def _spatial_size(value):
     raise ValueError(
         f"`spatial_size` must be None, an int or a (height, width) pair, got {value!r}.")
   for size in pair:
-    _positive_int(size, "spatial_size")
+    spec.check_positive_int(size, "spatial_size")
   return pair
 
 
@@ -56,22 +50,17 @@ class AxialAttentionBase:
                use_sync_bn=False,
                **kwargs):
     super().__init__(**kwargs)
-    self.filters = _positive_int(filters, "filters")
-    self.num_heads = _positive_int(num_heads, "num_heads")
+    self.filters = spec.check_positive_int(filters, "filters")
+    self.num_heads = spec.check_positive_int(num_heads, "num_heads")
     if filters % num_heads:
       raise ValueError(f"`filters` ({filters}) must be divisible by `num_heads` "
                        f"({num_heads}): each head gets filters/num_heads value channels.")
     self.key_channels = (None if key_channels is None else
-                         _positive_int(key_channels, "key_channels"))
+                         spec.check_positive_int(key_channels, "key_channels"))
     if key_channels is not None and key_channels % num_heads:
       raise ValueError(f"`key_channels` ({key_channels}) must be divisible by `num_heads` "
                        f"({num_heads}).")
-    if max_relative_shift is not None and (
-        isinstance(max_relative_shift, bool) or not isinstance(max_relative_shift, int)
-        or max_relative_shift < 0):
-      raise ValueError("`max_relative_shift` must be None (global attention) or an "
-                       f"integer >= 0, got {max_relative_shift!r}.")
-    self.max_relative_shift = max_relative_shift
+    self.max_relative_shift = spec.check_max_relative_shift(max_relative_shift)
     self.spatial_size = _spatial_size(spatial_size)
     self.kernel_initializer = self._keras.initializers.get(kernel_initializer)
     self.kernel_regularizer = self._keras.regularizers.get(kernel_regularizer)
@@ -184,7 +173,8 @@ class AxialAttentionBase:
 
   # -- Forward pass. ------------------------------------------------------------------------
 
-  def call(self, inputs, training=None):
+  def _project(self, inputs):
+    """Keys, queries and values (eq. 3) and each attended axis's `P` (eqs. 5-6)."""
     shape = inputs.shape.as_list()
     self._check_covered(shape, self._reaches)
     dynamic = tf.shape(inputs)
@@ -204,7 +194,12 @@ class AxialAttentionBase:
     keys, queries, values = ops.project_kqv(
         inputs, tf.cast(self.kqv_kernel, self.compute_dtype), self._key_dim,
         with_keys=self._uses_keys)
+    return keys, queries, values, positions
+
+  def call(self, inputs, training=None):
+    keys, queries, values, positions = self._project(inputs)
     outputs = self._attend(keys, queries, values, positions, training)
+    dynamic = tf.shape(inputs)
     return tf.reshape(outputs, [dynamic[0], dynamic[1], dynamic[2], self.filters])
 
   def _normalize_column_output(self, column_output, training):
@@ -258,7 +253,7 @@ class GlobalSelfAttention(AxialAttentionBase):
     spatial_size: `(height, width)` (or one int) the tables of a global layer cover;
       inputs may be smaller. Default: the input size at build time.
     use_content, use_column, use_row: which terms are on (Table 4's ablations; at least
-      one). `gsa_keras.layers.variants.GSA_VARIANTS` names the combinations.
+      one). `gsa_keras.spec.GSA_VARIANTS` names the combinations.
     kernel_initializer, kernel_regularizer: for every weight: the projection kernel and
       the relative embeddings (the Model Garden applies weight decay as a regularizer).
     norm_momentum, norm_epsilon, use_sync_bn: the batch normalisation between the column
@@ -297,6 +292,34 @@ class GlobalSelfAttention(AxialAttentionBase):
       outputs.append(positional)
     return tf.add_n(outputs)  # eq. 8
 
+  def attention_weights(self, inputs):
+    """The module's attention weights for `inputs`, by the functions of its output.
+
+    Args:
+      inputs: `(batch, height, width, channels)`, as for `call`; the layer is built
+        on first use.
+
+    Returns:
+      A dict with an entry per term the layer has (Table 4), each `(batch, height,
+      width, heads, ...)`, in the compute dtype:
+      - 'content': eq. 4's `softmax(K)`, `(..., heads, key_channels)`: for each head
+        and key channel, a distribution over all pixels (it sums to 1 over height and
+        width), the weights of the global context `C = softmax(K)^T V`.
+      - 'column': eq. 7's `S = Q P` along columns, `(..., heads, height)`: the weights
+        that pixel (x, y) gives the pixels (i, y) of its column. No softmax (eq. 2).
+      - 'row': the same along rows, `(..., heads, width)`: weights of pixels (x, j).
+    """
+    inputs = tf.convert_to_tensor(inputs, dtype=self.compute_dtype)
+    if not self.built:
+      self.build(inputs.shape)
+    keys, queries, _, positions = self._project(inputs)
+    weights = {}
+    if self.use_content:
+      weights["content"] = ops.spatial_softmax(keys)
+    for axis, table in positions.items():
+      weights[axis] = ops.positional_scores(queries, table, axis)
+    return weights
+
   def get_config(self):
     config = super().get_config()
     config.update(use_content=self.use_content, use_column=self.use_column,
@@ -306,10 +329,10 @@ class GlobalSelfAttention(AxialAttentionBase):
   @classmethod
   def from_variant(cls, variant, filters, **kwargs):
     """A layer for a named Table 4 variant, e.g. `from_variant('positional', 64)`."""
-    if variant not in variants.GSA_VARIANTS:
-      raise ValueError(f"`variant` must be one of {list(variants.GSA_VARIANTS)}, "
+    if variant not in spec.GSA_VARIANTS:
+      raise ValueError(f"`variant` must be one of {list(spec.GSA_VARIANTS)}, "
                        f"got {variant!r}.")
-    return cls(filters, **variants.GSA_VARIANTS[variant], **kwargs)
+    return cls(filters, **spec.GSA_VARIANTS[variant], **kwargs)
 
 
 class AxialContentPositionalAttention(AxialAttentionBase):

@@ -8,6 +8,7 @@ from gsa_keras.ops.attention import axial_softmax_attention
 from gsa_keras.ops.attention import content_attention
 from gsa_keras.ops.attention import global_context
 from gsa_keras.ops.attention import positional_attention
+from gsa_keras.ops.attention import positional_scores
 from gsa_keras.ops.attention import project_kqv
 from gsa_keras.ops.attention import score_blocks
 from gsa_keras.ops.attention import spatial_softmax

@@ -216,16 +216,40 @@ def positional_attention(queries, values, positions, axis, blocks=None):
   return tf.transpose(outputs, _inverse(line_major))
 
 
+def _line_scores(queries, positions):
+  """Eq. 7, first line, `S = Q P` per query position: queries `(length, ..., k)` ->
+  scores `(length, lines, length)`, `[x, line, i]` the weight of pixel i for query x."""
+  length, key_dim = tf.shape(queries)[0], queries.shape[-1]
+  return tf.matmul(tf.reshape(queries, [length, -1, key_dim]), positions,
+                   transpose_b=True)
+
+
+def positional_scores(queries, positions, axis):
+  """Eq. 7's `S = Q P` along `axis` for every query pixel, as `positional_attention`
+  computes it: `(b, x, y, n, length)`, the weights pixel (x, y) gives the pixels of
+  its column (`axis='column'`, length h) or of its row (`'row'`, length w).
+
+  Args:
+    queries: `(b, x, y, n, k)`.
+    positions: `P` from `relative_to_absolute`, `(length, length, k)`.
+    axis: 'column' or 'row'.
+  """
+  position_major = (AXIS_DIMENSION[axis], _line_axis(axis), 0, 3, 4)
+  by_position = tf.transpose(queries, position_major)  # (length, lines, b, n, k)
+  dimensions = _dimensions(by_position)
+  scores = tf.reshape(_line_scores(by_position, positions),
+                      dimensions[:-1] + [tf.shape(positions)[0]])
+  return tf.transpose(scores, _inverse(position_major))
+
+
 def _attend_lines(queries, values, positions):
   """Eq. 7 on a batch of lines: queries `(length, ..., k)`, values `(..., length, v)`.
 
   Returns the outputs shaped like `values`.
   """
   shape = tf.shape(values)
-  length, key_dim, value_dim = shape[-2], queries.shape[-1], values.shape[-1]
-  scores = tf.matmul(tf.reshape(queries, [length, -1, key_dim]), positions,
-                     transpose_b=True)  # (x, lines, i): S = Q P per query position x
-  scores = tf.transpose(scores, (1, 0, 2))  # (lines, x, i)
+  length, value_dim = shape[-2], values.shape[-1]
+  scores = tf.transpose(_line_scores(queries, positions), (1, 0, 2))  # (lines, x, i)
   outputs = tf.matmul(scores, tf.reshape(values, [-1, length, value_dim]))  # Y = S V
   return tf.reshape(outputs, shape)
 

@@ -1,16 +1,38 @@
-"""GSA-ResNet as data: depths, widths and the spatial operator of each residual group.
+"""The network as data, and every argument check: Keras-free, TensorFlow-free.
 
-Keras-free, so configs can check their arguments before anything is built. The network
-is the paper's (Section 4, "Model"): a ResNet whose bottleneck 3x3 convolutions are
-replaced by GSA modules in the residual groups listed in `attention_groups` (Table 5),
-with 2x2 average pooling after the first GSA module of groups 2, 3 and 4.
+One description of GSA-ResNet serves every builder (the Model Garden backbone
+`gsa_keras.backbones`, the Keras models `gsa_keras.applications`), the layers
+(`gsa_keras.layers`) and the configs (`gsa_keras.configs`), so each can check its
+arguments before anything is built, and each check is written once.
+
+The network is the paper's (Section 4, "Model"): a ResNet whose bottleneck 3x3
+convolutions are replaced by attention modules in the residual groups listed in
+`attention_groups` (Table 5), with 2x2 average pooling after the first attention
+module of groups 2, 3 and 4. The module is GSA (Section 3), one of its Table 4
+ablations, or Table 2's axial baseline (`ATTENTION_VARIANTS`).
 """
 
 import dataclasses
 import types
 from typing import Optional, Sequence, Tuple
 
-from gsa_keras.layers import variants
+# -- Attention variants: the rows of Tables 2 and 4. -----------------------------------
+
+# Which terms of the GSA module are on (Table 4). `AXIAL_BASELINE` is Table 2's
+# "axial content and positional attention", a different layer rather than a flag set.
+GSA_VARIANTS = types.MappingProxyType({
+    "gsa": dict(use_content=True, use_column=True, use_row=True),
+    "positional": dict(use_content=False, use_column=True, use_row=True),
+    "content_column": dict(use_content=True, use_column=True, use_row=False),
+    "content_row": dict(use_content=True, use_column=False, use_row=True),
+    "column": dict(use_content=False, use_column=True, use_row=False),
+    "row": dict(use_content=False, use_column=False, use_row=True),
+    "content": dict(use_content=True, use_column=False, use_row=False),
+})
+AXIAL_BASELINE = "axial"
+ATTENTION_VARIANTS = tuple(GSA_VARIANTS) + (AXIAL_BASELINE,)
+
+# -- The ResNet structure. ---------------------------------------------------------------
 
 # Bottleneck blocks per residual group. 26 and 38 are Ramachandran et al. (2019)'s
 # depths; 50, 101 and 152 are He et al. (2016)'s.
@@ -57,8 +79,21 @@ class GroupSpec:
   downsample: bool  # Whether the first block halves the feature size.
 
 
-def stem_filters(width_variant: str) -> int:
-  return int(_STEM_FILTERS * WIDTH_VARIANTS[width_variant].scale)
+@dataclasses.dataclass(frozen=True)
+class ConvSpec:
+  """One stem convolution."""
+  filters: int
+  kernel_size: int
+  strides: int
+
+
+def stem_convs(stem_type: str, width_variant: str) -> Tuple[ConvSpec, ...]:
+  """The stem's convolutions (each followed by batch norm and activation; then a 3x3
+  max pool at stride 2): He et al.'s 7x7 ('v0') or ResNet-D's three 3x3 ('v1')."""
+  width = int(_STEM_FILTERS * WIDTH_VARIANTS[width_variant].scale)
+  if stem_type == "v0":
+    return (ConvSpec(width, 7, 2),)
+  return (ConvSpec(width // 2, 3, 2), ConvSpec(width // 2, 3, 1), ConvSpec(width, 3, 1))
 
 
 def residual_groups(model_id: int, width_variant: str,
@@ -76,8 +111,38 @@ def residual_groups(model_id: int, width_variant: str,
   return tuple(groups)
 
 
+# -- Argument checks, each written once. ---------------------------------------------------
+
+
 def _choices(values):
   return ", ".join(repr(v) for v in values)
+
+
+def _is_int(value) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_positive_int(value, argument: str) -> int:
+  """Returns `value`; raises ValueError naming `argument` unless it is an int > 0."""
+  if not _is_int(value) or value <= 0:
+    raise ValueError(f"`{argument}` must be a positive integer, got {value!r}.")
+  return value
+
+
+def check_max_relative_shift(value) -> Optional[int]:
+  """Returns `value`; raises unless None (global attention) or an int >= 0 (eq. 5's L)."""
+  if value is not None and (not _is_int(value) or value < 0):
+    raise ValueError("`max_relative_shift` must be None (global attention) or an "
+                     f"integer >= 0, got {value!r}.")
+  return value
+
+
+def check_variant(name: str, argument: str = "attention_variant") -> str:
+  """Returns `name`; raises ValueError unless it is one of `ATTENTION_VARIANTS`."""
+  if name not in ATTENTION_VARIANTS:
+    raise ValueError(
+        f"`{argument}` must be one of {list(ATTENTION_VARIANTS)}, got {name!r}.")
+  return name
 
 
 def check_arguments(model_id: int,
@@ -88,21 +153,24 @@ def check_arguments(model_id: int,
                     max_relative_shift: Optional[int] = None,
                     stem_type: str = "v0",
                     stochastic_depth_drop_rate: float = 0.0,
-                    input_size: Optional[Sequence[Optional[int]]] = None) -> None:
-  """Raises ValueError naming the bad field; call before building any layer.
+                    input_size: Optional[Sequence[Optional[int]]] = None,
+                    input_size_argument: str = "input_specs") -> None:
+  """Raises ValueError naming the bad argument; call before building any layer.
 
   Args:
     model_id: Network depth, a key of `BLOCK_REPEATS`.
     width_variant: A key of `WIDTH_VARIANTS`.
-    attention_groups: Residual groups (1..4) whose 3x3 convolutions are GSA modules.
-    attention_variant: One of `gsa_keras.layers.variants.ATTENTION_VARIANTS`.
+    attention_groups: Residual groups (1..4) whose 3x3 convolutions are attention
+      modules.
+    attention_variant: One of `ATTENTION_VARIANTS`.
     num_heads: Attention heads; must divide every attention group's channels.
     max_relative_shift: None (global positional attention) or an int >= 0.
     stem_type: One of `STEM_TYPES`.
     stochastic_depth_drop_rate: Initial stochastic depth rate, in [0, 1).
     input_size: (height, width) of the input image; None entries are unknown.
+    input_size_argument: How the caller names the input size in its errors.
   """
-  if not isinstance(model_id, int) or model_id not in BLOCK_REPEATS:
+  if not _is_int(model_id) or model_id not in BLOCK_REPEATS:
     raise ValueError(f"`model_id` must be one of {_choices(BLOCK_REPEATS)}, "
                      f"got {model_id!r}.")
   if width_variant not in WIDTH_VARIANTS:
@@ -115,34 +183,29 @@ def check_arguments(model_id: int,
         f"`attention_groups` must list distinct residual groups out of "
         f"{_choices(RESIDUAL_GROUPS)} (empty for the convolutional ResNet), "
         f"got {groups!r}.")
-  variants.check_variant(attention_variant, "attention_variant")
+  check_variant(attention_variant, "attention_variant")
   if stem_type not in STEM_TYPES:
     raise ValueError(f"`stem_type` must be one of {_choices(STEM_TYPES)}, "
                      f"got {stem_type!r}.")
   if not 0.0 <= stochastic_depth_drop_rate < 1.0:
     raise ValueError("`stochastic_depth_drop_rate` must be in [0, 1), got "
                      f"{stochastic_depth_drop_rate!r}.")
-  if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
-    raise ValueError(f"`num_heads` must be a positive int, got {num_heads!r}.")
+  check_positive_int(num_heads, "num_heads")
   for group in residual_groups(model_id, width_variant, groups):
     if group.use_attention and group.filters % num_heads:
       raise ValueError(
           f"`num_heads`={num_heads} must divide the channels of every attention "
           f"group, but residual group {group.number} of width_variant="
           f"{width_variant!r} has {group.filters} channels.")
-  if max_relative_shift is not None and (
-      isinstance(max_relative_shift, bool) or
-      not isinstance(max_relative_shift, int) or max_relative_shift < 0):
-    raise ValueError("`max_relative_shift` must be None (global) or an int >= 0, "
-                     f"got {max_relative_shift!r}.")
+  check_max_relative_shift(max_relative_shift)
   if input_size is not None:
     for name, size in zip(("height", "width"), input_size):
       if size is not None and size % INPUT_SIZE_DIVISOR:
         raise ValueError(
-            f"`input_specs` {name} must be a multiple of {INPUT_SIZE_DIVISOR} "
-            f"(the backbone's total stride), got {size}.")
+            f"`{input_size_argument}` {name} must be a multiple of "
+            f"{INPUT_SIZE_DIVISOR} (the backbone's total stride), got {size}.")
       if size is None and groups and max_relative_shift is None:
         raise ValueError(
-            f"`input_specs` {name} is unknown, but global attention sizes its "
-            "relative embeddings from the feature size: give the input size or "
+            f"`{input_size_argument}` {name} is unknown, but global attention sizes "
+            "its relative embeddings from the feature size: give the input size or "
             "set `max_relative_shift`.")
