@@ -1,10 +1,11 @@
 """Network level: GSA-ResNet vs the Model Garden's ResNet, inference and training step.
 
-Both networks are Model Garden `ClassificationModel`s (`gsa_keras.flops.build_classifier`)
-timed side by side per batch size and execution mode. Parameters are counted on the
-timed models, FLOPs with `gsa_keras.flops` (the convolutional ResNet's on the project's
-`gsa_resnet` with no attention groups, which is the same network when its parameter
-count matches), and set beside the paper's Table 6.
+Both networks are Model Garden `ClassificationModel`s
+(`gsa_keras.classifier.build_classifier`) timed side by side per batch size and execution
+mode. Parameters are counted on the timed models, FLOPs with `gsa_keras.flops` (the
+convolutional ResNet's on the project's `gsa_resnet` with no attention groups, which is
+the same network when its parameter count matches), and set beside the paper's Table 6
+(`gsa_keras.paper`).
 """
 
 import dataclasses
@@ -17,8 +18,9 @@ from official.vision.configs import backbones as vision_backbones
 
 from benchmarks import operators
 from benchmarks import timing
+from gsa_keras import classifier
 from gsa_keras import flops
-from gsa_keras import registry_imports  # pylint: disable=unused-import
+from gsa_keras import paper
 from gsa_keras.configs import backbones as backbone_configs
 
 GSA = "gsa_resnet"
@@ -26,9 +28,6 @@ RESNET = "resnet"
 INFERENCE = "inference"
 TRAINING = "training step"
 STEPS = (INFERENCE, TRAINING)
-# Table 6: single-image inference time on a TPUv3, milliseconds.
-PAPER_RUNTIME_MS = {"ResNet-38": 17.2, "GSA-ResNet-38": 24.7, "ResNet-50": 22.6,
-                    "GSA-ResNet-50": 31.7, "ResNet-101": 39.3, "GSA-ResNet-101": 57.2}
 _LEARNING_RATE = 1e-4  # Small: the weights must stay finite over the timed steps.
 
 
@@ -45,7 +44,7 @@ class Settings:
 
 
 def network_names(model_id: int) -> Dict[str, str]:
-  """The paper's names of the two networks (the keys of `flops.PAPER_REFERENCE`)."""
+  """The paper's names of the two networks (`gsa_keras.paper.BY_NAME` keys)."""
   return {GSA: f"GSA-ResNet-{model_id}", RESNET: f"ResNet-{model_id}"}
 
 
@@ -55,7 +54,8 @@ def build_networks(settings: Settings) -> Dict[str, tf_keras.Model]:
       RESNET: backbone_configs.Backbone(
           type="resnet", resnet=vision_backbones.ResNet(model_id=settings.model_id)),
   }
-  return {name: flops.build_classifier(config, settings.input_size, settings.num_classes)
+  return {name: classifier.build_classifier(config, settings.input_size,
+                                            settings.num_classes)
           for name, config in configs.items()}
 
 
@@ -70,12 +70,12 @@ def costs(models: Dict[str, tf_keras.Model], settings: Settings) -> Dict[str, di
   counted = {GSA: flops.count_params_and_flops(models[GSA]),
              RESNET: flops.count_params_and_flops(conv_config, settings.input_size,
                                                   settings.num_classes)}
-  paper = {}
+  numbers = {}
   if (settings.input_size, settings.num_classes) == (224, 1000):
-    paper = {name: {"paper_params": round(params * 1e6),
-                    "paper_flops": round(gflops * 1e9),
-                    "paper_runtime_ms": PAPER_RUNTIME_MS.get(name)}
-             for name, _, params, gflops in flops.PAPER_REFERENCE}
+    numbers = {n.name: {"paper_params": round(n.params_m * 1e6),
+                        "paper_flops": round(n.gflops * 1e9),
+                        "paper_runtime_ms": n.runtime_ms}
+               for n in paper.with_params_and_flops()}
   results = {}
   for key, name in network_names(settings.model_id).items():
     params = _trainable_params(models[key])
@@ -85,7 +85,7 @@ def costs(models: Dict[str, tf_keras.Model], settings: Settings) -> Dict[str, di
         "params": params,
         "flops": counted[key].multiply_accumulate_flops if same_network else None,
         "paper_params": None, "paper_flops": None, "paper_runtime_ms": None,
-        **paper.get(name, {})}
+        **numbers.get(name, {})}
   return results
 
 

@@ -5,7 +5,9 @@ Layout:
   gsa_keras.layers           Keras layers around them, for Keras 3 and tf_keras (Keras 2).
   gsa_keras.backbones        GSA-ResNet as a Model Garden backbone (`gsa_resnet`).
   gsa_keras.configs          typed configs: the backbone one-of and the experiments.
+  gsa_keras.classifier       a Model Garden classifier from a backbone config.
   gsa_keras.flops            parameter and FLOP counts (a function and a command).
+  gsa_keras.paper            the paper's numbers (Tables 2-6), plain data.
   gsa_keras.registry_imports one import that registers everything with the Model Garden.
   gsa_keras.data             the digits default (TFRecords from scikit-learn) and inputs.
   gsa_keras.train            the training entry point (Model Garden flags).

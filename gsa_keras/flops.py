@@ -15,7 +15,7 @@ separately, for one image at inference. The counter walks a functional model's g
   additions 1, pooling one per window element): reported separately as `elementwise`.
 
 The paper's numbers match the multiply-accumulate part (`matmul` + `attention`); see
-`PAPER_REFERENCE` and the README. Run `python -m gsa_keras.flops --help` for a table.
+`gsa_keras.paper` and the README. Run `python -m gsa_keras.flops --help` for a table.
 """
 
 import argparse
@@ -26,12 +26,11 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import tf_keras
 
-from official.vision.configs import common
-from official.vision.modeling import classification_model
-from official.vision.modeling.backbones import factory
 from official.vision.modeling.layers import nn_layers
 
-from gsa_keras.backbones import architecture
+from gsa_keras import classifier
+from gsa_keras import paper
+from gsa_keras import spec
 from gsa_keras.configs import backbones as backbone_configs
 from gsa_keras.layers import tf_keras as gsa_layers
 
@@ -252,7 +251,7 @@ def count_params_and_flops(
   """
   model = model_or_config
   if not isinstance(model, tf_keras.Model):
-    model = build_classifier(model_or_config, input_size, num_classes)
+    model = classifier.build_classifier(model_or_config, input_size, num_classes)
   costs = layer_costs(model)
   by_kind = {kind: sum(c.flops.get(kind, 0) for c in costs) for kind in KINDS}
   return ModelCost(params=model.count_params(),
@@ -260,38 +259,7 @@ def count_params_and_flops(
                    flops_by_kind=by_kind, layers=costs)
 
 
-def build_classifier(config: Union[backbone_configs.GSAResNet,
-                                   backbone_configs.Backbone],
-                     input_size: int = 224,
-                     num_classes: int = 1000) -> tf_keras.Model:
-  """A Model Garden `ClassificationModel` on the configured GSA-ResNet backbone."""
-  if isinstance(config, backbone_configs.GSAResNet):
-    config = backbone_configs.Backbone(type="gsa_resnet", gsa_resnet=config)
-  input_specs = tf_keras.layers.InputSpec(shape=[None, input_size, input_size, 3])
-  backbone = factory.build_backbone(
-      input_specs=input_specs, backbone_config=config,
-      norm_activation_config=common.NormActivation(use_sync_bn=False))
-  return classification_model.ClassificationModel(
-      backbone=backbone, num_classes=num_classes, input_specs=input_specs)
-
-
-# -- The paper's networks and the command. -------------------------------------------
-
-# (name, backbone config fields, paper's parameters in M, paper's FLOPs in G):
-# Table 6 (convolution vs GSA), Table 3 (M-ResNet-50) and Table 2 (axial variants).
-PAPER_REFERENCE = (
-    ("ResNet-38", dict(model_id=38, attention_groups=[]), 19.6, 6.4),
-    ("GSA-ResNet-38", dict(model_id=38), 14.2, 5.9),
-    ("ResNet-50", dict(model_id=50, attention_groups=[]), 25.6, 8.2),
-    ("GSA-ResNet-50", dict(model_id=50), 18.1, 7.2),
-    ("ResNet-101", dict(model_id=101, attention_groups=[]), 44.5, 15.6),
-    ("GSA-ResNet-101", dict(model_id=101), 30.4, 12.2),
-    ("GSA-M-ResNet-50", dict(model_id=50, width_variant="m_resnet"), 12.7, 6.0),
-    ("Axial-ResNet-50 (Table 2)", dict(model_id=50, attention_variant="axial"),
-     18.1, 7.3),
-    ("Positional-ResNet-50 (Table 2)",
-     dict(model_id=50, attention_variant="positional"), 16.8, 6.4),
-)
+# -- The command. ----------------------------------------------------------------------
 
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:
@@ -331,9 +299,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
   parser.add_argument("--paper", action="store_true",
                       help="Table of all the paper's networks against its numbers.")
   parser.add_argument("--model_id", type=int, default=50,
-                      help=f"one of {list(architecture.BLOCK_REPEATS)}")
+                      help=f"one of {list(spec.BLOCK_REPEATS)}")
   parser.add_argument("--width_variant", default="standard",
-                      help=f"one of {list(architecture.WIDTH_VARIANTS)}")
+                      help=f"one of {list(spec.WIDTH_VARIANTS)}")
   parser.add_argument("--attention_groups", default="1,2,3,4",
                       help="comma-separated residual groups using attention; "
                            "'none' for the convolutional ResNet")
@@ -348,10 +316,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
   rows = [_HEADER]
   if args.paper:
-    for name, fields, paper_params, paper_flops in PAPER_REFERENCE:
-      cost = count_params_and_flops(backbone_configs.GSAResNet(**fields),
-                                    args.input_size, args.num_classes)
-      rows.append(_summary_row(name, cost, paper_params, paper_flops))
+    for network in paper.with_params_and_flops():
+      cost = count_params_and_flops(
+          backbone_configs.GSAResNet(**network.config_fields()), args.input_size,
+          args.num_classes)
+      rows.append(_summary_row(network.name, cost, network.params_m, network.gflops))
       tf_keras.backend.clear_session()
     print(format_table(rows))
     return

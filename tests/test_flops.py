@@ -2,6 +2,9 @@
 
 import functools
 import math
+import pathlib
+import subprocess
+import sys
 
 import pytest
 import tensorflow as tf
@@ -10,36 +13,28 @@ from tensorflow.python.framework import convert_to_constants  # pylint: disable=
 
 from official.vision.modeling.backbones import resnet as garden_resnet
 
+from gsa_keras import classifier
 from gsa_keras import flops
+from gsa_keras import paper
 from gsa_keras.backbones import gsa_resnet
 from gsa_keras.configs import backbones as configs
 from gsa_keras.layers import tf_keras as gsa_layers
-from gsa_keras.layers import variants
+from gsa_keras import spec
 
-# The paper's numbers for 1000 classes and 224x224 inputs: parameters in millions,
-# FLOPs in billions with multiplications and additions counted separately (Section 4).
-# Table 6 (convolution vs GSA), Table 3 (M-ResNet-50), Table 2 (axial variants).
-PAPER = {
-    "ResNet-38": (dict(model_id=38, attention_groups=[]), 19.6, 6.4),
-    "GSA-ResNet-38": (dict(model_id=38), 14.2, 5.9),
-    "ResNet-50": (dict(model_id=50, attention_groups=[]), 25.6, 8.2),
-    "GSA-ResNet-50": (dict(model_id=50), 18.1, 7.2),
-    "ResNet-101": (dict(model_id=101, attention_groups=[]), 44.5, 15.6),
-    "GSA-ResNet-101": (dict(model_id=101), 30.4, 12.2),
-    "GSA-M-ResNet-50": (dict(model_id=50, width_variant="m_resnet"), 12.7, 6.0),
-    "Axial-ResNet-50": (dict(model_id=50, attention_variant="axial"), 18.1, 7.3),
-    "Positional-ResNet-50": (dict(model_id=50, attention_variant="positional"),
-                             16.8, 6.4),
-}
+# The paper's networks with parameters and FLOPs (Tables 2, 3, 6), for 1000 classes
+# and 224x224 inputs: parameters in millions, FLOPs in billions with multiplications
+# and additions counted separately (Section 4).
+PAPER = {network.name: network for network in paper.with_params_and_flops()}
 PARAMS_TOLERANCE = 0.02
 FLOPS_TOLERANCE = 0.05
+README = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 @functools.lru_cache(maxsize=None)
 def _paper_model_cost(name):
   """Builds the named network once per test session (224x224, 1000 classes)."""
-  fields, _, _ = PAPER[name]
-  cost = flops.count_params_and_flops(configs.GSAResNet(**fields), 224, 1000)
+  config = configs.GSAResNet(**PAPER[name].config_fields())
+  cost = flops.count_params_and_flops(config, 224, 1000)
   tf_keras.backend.clear_session()
   return cost
 
@@ -49,7 +44,7 @@ def test_params_match_the_paper(name):
   # Parameters are the trainable weights: batch normalization's moving statistics
   # (about 0.05M in ResNet-50) are not learned, and not counted (like torchvision's
   # 25.56M for ResNet-50). The head (2048 x 1000 + 1000) is counted.
-  paper_millions = PAPER[name][1]
+  paper_millions = PAPER[name].params_m
   ours = _paper_model_cost(name).trainable_params / 1e6
   assert abs(ours / paper_millions - 1) <= PARAMS_TOLERANCE, (ours, paper_millions)
 
@@ -59,7 +54,7 @@ def test_flops_match_the_paper(name):
   # The paper's FLOPs are those of convolutions, the dense head and the attention
   # einsums (2 per multiply-accumulate). Batch normalization, activations, residual
   # additions and pooling add ~0.5% on top; within tolerance either way.
-  paper_billions = PAPER[name][2]
+  paper_billions = PAPER[name].gflops
   cost = _paper_model_cost(name)
   for counted in (cost.multiply_accumulate_flops, cost.flops):
     assert abs(counted / 1e9 / paper_billions - 1) <= FLOPS_TOLERANCE, (
@@ -106,10 +101,10 @@ def _graph_product_flops(layer, input_shape):
   return total
 
 
-@pytest.mark.parametrize("variant", variants.ATTENTION_VARIANTS)
+@pytest.mark.parametrize("variant", spec.ATTENTION_VARIANTS)
 def test_attention_formula_matches_the_layers_products(variant):
   batch, height, width, channels, heads = 1, 8, 12, 32, 4
-  if variant == variants.AXIAL_BASELINE:
+  if variant == spec.AXIAL_BASELINE:
     layer = gsa_layers.AxialContentPositionalAttention(channels, num_heads=heads)
   else:
     layer = gsa_layers.GlobalSelfAttention.from_variant(variant, channels,
@@ -121,7 +116,7 @@ def test_attention_formula_matches_the_layers_products(variant):
   # (3 per key element), and the axial baseline's logit sums and softmaxes
   # (4 per logit, (height + width) logits per pixel and head).
   pixels = height * width
-  if variant == variants.AXIAL_BASELINE:
+  if variant == spec.AXIAL_BASELINE:
     not_einsum = 4 * pixels * (height + width) * heads
   else:
     not_einsum = 3 * pixels * channels if layer.use_content else 0
@@ -129,8 +124,8 @@ def test_attention_formula_matches_the_layers_products(variant):
 
 
 def test_convolution_flops_match_tensorflow_profiler():
-  model = flops.build_classifier(configs.GSAResNet(model_id=26, attention_groups=[]),
-                                 input_size=64, num_classes=10)
+  model = classifier.build_classifier(
+      configs.GSAResNet(model_id=26, attention_groups=[]), input_size=64, num_classes=10)
   function = tf.function(lambda x: model(x, training=False))
   frozen = convert_to_constants.convert_variables_to_constants_v2(
       function.get_concrete_function(tf.TensorSpec((1, 64, 64, 3), tf.float32)))
@@ -183,3 +178,44 @@ def test_command_prints_a_table(capsys):
 def test_command_rejects_a_bad_config():
   with pytest.raises(ValueError, match="`model_id`"):
     flops.main(["--model_id", "34"])
+
+
+# -- The paper's table (`gsa_keras.paper`) and the README's copy of it. ------------------
+
+
+def test_paper_table_imports_neither_keras_nor_tensorflow():
+  code = ("import sys, gsa_keras.paper; print(sorted({m.split('.')[0] for m in "
+          "sys.modules} & {'tensorflow', 'tf_keras', 'keras', 'official'}))")
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, check=True)
+  assert result.stdout.strip() == "[]"
+
+
+def test_every_paper_network_is_a_valid_config_with_its_numbers():
+  assert len(paper.BY_NAME) == len(paper.NETWORKS)
+  for network in paper.NETWORKS:
+    configs.GSAResNet(**network.config_fields()).validate()
+    assert 0 < network.top1 < (network.top5 or 100) <= 100, network.name
+  # Tables 2, 3 and 6 give parameters and FLOPs; Tables 4 and 5 do not.
+  assert [n.name for n in paper.with_params_and_flops()] == [
+      "ResNet-38", "GSA-ResNet-38", "ResNet-50", "GSA-ResNet-50", "ResNet-101",
+      "GSA-ResNet-101", "GSA-M-ResNet-50", "Axial-ResNet-50", "Positional-ResNet-50"]
+  with pytest.raises(KeyError, match="GSA-ResNet-50"):
+    paper.network("GSA-ResNet-51")
+
+
+def _readme_flops_table():
+  section = README.split("### Parameters and FLOPs vs the paper")[1].split("###")[0]
+  return [[cell.strip() for cell in line.strip("|").split("|")]
+          for line in section.splitlines()
+          if line.startswith("| ") and not line.startswith("| Network")]
+
+
+def test_readme_flops_table_holds_the_papers_numbers_and_ours():
+  rows = _readme_flops_table()
+  assert len(rows) == len(PAPER)
+  for row, network in zip(rows, PAPER.values()):
+    cost = _paper_model_cost(network.name)
+    assert row[1:] == [f"{cost.trainable_params / 1e6:.2f}M", f"{network.params_m}M",
+                       f"{cost.multiply_accumulate_flops / 1e9:.2f}G",
+                       f"{network.gflops}G"], (row, network.name)
