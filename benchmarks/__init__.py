@@ -1,4 +1,4 @@
-"""The GSA benchmark suite (issue 6): module, network and scale comparisons.
+"""The GSA benchmark suite: module, network and scale comparisons, with a report.
 
 `python -m benchmarks [--quick] [--out DIR]` runs it (see `benchmarks.run`):
 

@@ -1,6 +1,9 @@
 """The suite's report: a Markdown file and PNG plots from the results' JSON.
 
 `python -m benchmarks.report RESULTS_DIR` draws them again from `RESULTS_DIR/results.json`.
+`python -m benchmarks.report RESULTS_DIR --readme README.md` instead rewrites the README's
+summary of the run (the command, the machine and the targets table), the text between
+`README_BEGIN` and `README_END`.
 """
 
 import argparse
@@ -26,6 +29,9 @@ SCALE_TARGET = {"size": 256, "channels": 64, "bytes": 2**30, "seconds": 0.150,
                 "exponent": 1.5}
 TARGET_BATCH = 8
 _GB = 2**30
+README_BEGIN = ("<!-- Written by `python -m benchmarks.report benchmark_results --readme "
+                "README.md` from benchmark_results/results.json: do not edit. -->")
+README_END = "<!-- End of the written benchmark summary. -->"
 
 
 # -- Formatting. -----------------------------------------------------------------------
@@ -348,11 +354,34 @@ def write(results: dict, out_dir) -> List[pathlib.Path]:
   return [markdown] + written
 
 
+def readme_summary(results: dict) -> str:
+  """The README's summary of a run: its command, its machine and the targets table."""
+  return (f"Command: `{results['command']}`. {machine_section(results['machine'])}\n\n" +
+          targets_section(results))
+
+
+def replace_readme_summary(readme: str, results: dict) -> str:
+  """`readme` with the text between its `README_BEGIN` and `README_END` lines replaced."""
+  begin, end = readme.find(README_BEGIN), readme.find(README_END)
+  if begin < 0 or end < begin:
+    raise ValueError(f"The README has no {README_BEGIN!r} ... {README_END!r} block.")
+  return (readme[:begin + len(README_BEGIN)] + "\n" + readme_summary(results) + "\n" +
+          readme[end:])
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("results_dir", help=f"a directory holding {RESULTS_JSON}")
+  parser.add_argument("--readme", default=None,
+                      help="rewrite this README's benchmark summary instead of the "
+                           "report and plots")
   args = parser.parse_args(argv)
   results = json.loads((pathlib.Path(args.results_dir) / RESULTS_JSON).read_text())
+  if args.readme:
+    readme = pathlib.Path(args.readme)
+    readme.write_text(replace_readme_summary(readme.read_text(), results))
+    print(readme)
+    return
   for path in write(results, args.results_dir):
     print(path)
 

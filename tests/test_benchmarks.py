@@ -1,6 +1,7 @@
-"""The benchmark suite (issue 6): its helpers, its memory probe and a quick run.
+"""The benchmark suite: its helpers, its memory probe, its report and a quick run.
 
-Timings are never asserted: they depend on the machine and its load.
+Timings are never asserted: they depend on the machine and its load. The README's
+summary of the committed run is checked against `benchmark_results/results.json`.
 """
 
 import json
@@ -19,6 +20,9 @@ from benchmarks import run
 from benchmarks import scale
 from benchmarks import timing
 from gsa_keras import flops
+from gsa_keras import paper
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 # -- Timing. ---------------------------------------------------------------------------
@@ -167,8 +171,10 @@ def _synthetic_results():
   network_costs = {
       key: {"name": name, "label": name, "params": 1e7, "flops": 7e9, "paper_params": 1.8e7,
             "paper_flops": 7.2e9, "paper_runtime_ms": runtime}
-      for (key, name), runtime in zip(network_level.network_names(50).items(),
-                                      (31.7, 22.6))}
+      for (key, name), runtime in zip(
+          network_level.network_names(50).items(),
+          (paper.network("GSA-ResNet-50").runtime_ms,
+           paper.network("ResNet-50").runtime_ms))}
   network_rows = [{"batch": 8, "mode": "graph", "step": step,
                    "timings": {k: _timing(0.1) for k in network_costs},
                    "gflops_per_second": {}, "ratio": ratio}
@@ -214,6 +220,34 @@ def test_report_checks_the_targets(tmp_path):
     assert path.stat().st_size > 0
   for png in tmp_path.glob("*.png"):
     assert tf.io.decode_png(tf.io.read_file(str(png))).shape[-1] in (3, 4)
+
+
+def test_readme_summary_is_the_committed_results():
+  """The README's targets table and machine line are those of benchmark_results/."""
+  results = json.loads((ROOT / "benchmark_results" / report.RESULTS_JSON).read_text())
+  readme = (ROOT / "README.md").read_text()
+  assert report.replace_readme_summary(readme, results) == readme, (
+      "The README's benchmark summary differs from benchmark_results/results.json: "
+      "run python -m benchmarks.report benchmark_results --readme README.md")
+  written = report.readme_summary(results)
+  assert "| GSA time growth exponent in pixels | <= 1.5 | 1.45 | yes |" in written
+  assert results["command"] in written
+  # The report's own Markdown has the same targets table.
+  assert report.targets_section(results) in (
+      ROOT / "benchmark_results" / report.REPORT_MD).read_text()
+
+
+def test_readme_summary_replaces_only_its_block():
+  results = _synthetic_results()
+  readme = (f"# Title\n\nBefore.\n{report.README_BEGIN}\nstale\n{report.README_END}\n"
+            "After.\n")
+  updated = report.replace_readme_summary(readme, results)
+  assert "stale" not in updated
+  assert updated.startswith(f"# Title\n\nBefore.\n{report.README_BEGIN}\nCommand: ")
+  assert updated.endswith(f"| 1.50 | yes |\n{report.README_END}\nAfter.\n")
+  assert report.replace_readme_summary(updated, results) == updated
+  with pytest.raises(ValueError, match="no"):
+    report.replace_readme_summary("# No block\n", results)
 
 
 @pytest.mark.slow
