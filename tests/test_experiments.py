@@ -1,9 +1,13 @@
-"""The registered experiments and every YAML in official_configs/ (issue 4).
+"""The registered experiments (`gsa_keras.configs.experiments`) and every YAML in
+official_configs/.
 
 Each YAML is loaded the way `gsa_keras.train` loads it (strict override: unknown keys
-fail), validated, and its model is built, so no file can rot.
+fail), validated, and its model is built, so no file can rot. A YAML that reproduces a
+network of the paper must be that network of `gsa_keras.paper`, quote its numbers, and
+build a backbone with its exact parameter count.
 """
 
+import math
 import os
 import pathlib
 import re
@@ -14,7 +18,9 @@ from official.core import exp_factory
 from official.core import task_factory
 from official.modeling import hyperparams
 
+from gsa_keras import paper
 from gsa_keras import registry_imports  # pylint: disable=unused-import
+from gsa_keras.configs import backbones
 from gsa_keras.configs import experiments
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -104,7 +110,81 @@ def test_yaml_names_its_row_and_loads_strictly(path):
   load(path)
 
 
+# The experiments whose YAMLs reproduce a network of the paper (`gsa_keras.paper`).
+PAPER_EXPERIMENTS = ("gsa_resnet_imagenet", "gsa_resnet_cifar100_finetune")
+PAPER_YAMLS = [p for p in YAMLS if header(p)["Experiment"] in PAPER_EXPERIMENTS]
+_NETWORK_FIELDS = ("model_id", "width_variant", "attention_groups", "attention_variant")
+
+
+def _network_fields(backbone_fields):
+  return {key: backbone_fields[key] for key in _NETWORK_FIELDS}
+
+
+def paper_network(path):
+  """The one network of the paper's tables that the YAML's backbone is."""
+  fields = _network_fields(load(path).task.model.backbone.gsa_resnet.as_dict())
+  matches = [n for n in paper.NETWORKS if _network_fields(
+      backbones.GSAResNet(**n.config_fields()).as_dict()) == fields]
+  assert len(matches) == 1, (path.name, fields, [n.name for n in matches])
+  return matches[0]
+
+
+def _header_text(path):
+  return " ".join(line.lstrip("# ") for line in path.read_text().splitlines()
+                  if line.startswith("#"))
+
+
+@pytest.mark.parametrize("path", PAPER_YAMLS, ids=lambda p: str(p.relative_to(REPO)))
+def test_yaml_header_quotes_the_papers_numbers(path):
+  """The numbers in a YAML's header are its network's in `gsa_keras.paper`."""
+  network, text = paper_network(path), _header_text(path)
+  if header(path)["Experiment"] == "gsa_resnet_cifar100_finetune":
+    expected = [f"CIFAR-100 top-1 {network.cifar100_top1}%"]
+  else:
+    expected = [f"top-1 {network.top1}%", f"top-5 {network.top5}%"]
+    if network.params_m is not None:
+      expected += [f"{network.params_m}M params", f"{network.gflops} GFLOPs"]
+  for number in expected:
+    assert number in text, (path.name, number)
+  for runtime in re.findall(r"([\d.]+) ms", text):
+    assert float(runtime) == network.runtime_ms, path.name
+
+
+def test_every_paper_network_has_an_imagenet_yaml():
+  imagenet = {paper_network(p).name for p in PAPER_YAMLS
+              if header(p)["Experiment"] == "gsa_resnet_imagenet"}
+  assert imagenet == set(paper.BY_NAME)
+
+
+# Exact trainable parameters of each paper network's backbone at 224x224, without the
+# head (`python -m gsa_keras.flops` counts them with it); the digits default's at
+# 32x32 (its relative embeddings are sized by the feature maps).
+BACKBONE_PARAMS = {
+    "ResNet-38": 17_577_792,
+    "GSA-ResNet-38": 12_153_728,
+    "ResNet-50": 23_508_032,
+    "GSA-ResNet-50": 16_003_856,
+    "ResNet-101": 42_500_160,
+    "GSA-ResNet-101": 28_349_392,
+    "GSA-M-ResNet-50": 11_675_826,
+    "Axial-ResNet-50": 16_003_856,
+    "Positional-ResNet-50": 14_746_384,
+    "Content-Column-ResNet-50": 15_979_752,
+    "Content-Row-ResNet-50": 15_979_752,
+    "Column-ResNet-50": 14_722_280,
+    "Row-ResNet-50": 14_722_280,
+    "Content-ResNet-50": 15_963_200,
+    "GSA-ResNet-50, groups 2-4": 16_071_872,
+    "GSA-ResNet-50, groups 3-4": 16_455_232,
+    "GSA-ResNet-50, group 4": 18_799_296,
+}
+DIGITS_YAML = "digits/gsa_resnet26_cpu.yaml"
+DIGITS_BACKBONE_PARAMS = 8_286_704
 _BUILT = {}
+
+
+def _trainable_params(layer):
+  return sum(math.prod(w.shape) for w in layer.trainable_weights)
 
 
 @pytest.mark.slow
@@ -116,8 +196,22 @@ def test_yaml_builds_its_model(path):
   key = repr((model_config.backbone.as_dict(), model_config.input_size))
   if key not in _BUILT:
     model = task_factory.get_task(params.task).build_model()
-    _BUILT[key] = model.backbone.count_params()
-  assert _BUILT[key] > 0
+    backbone_params = _trainable_params(model.backbone)
+    # The rest is the dense head on the pooled last endpoint.
+    assert _trainable_params(model) - backbone_params == (
+        model.backbone.output_specs["5"][-1] + 1) * model_config.num_classes
+    _BUILT[key] = backbone_params, model.backbone.output_specs["5"][-1]
+  backbone_params, features = _BUILT[key]
+  model_params = backbone_params + (features + 1) * model_config.num_classes
+  if path in PAPER_YAMLS:
+    network = paper_network(path)
+    assert backbone_params == BACKBONE_PARAMS[network.name]
+    if network.params_m is not None and model_config.num_classes == 1000:
+      # The paper counts the 1000-class head; test_flops checks every network so.
+      assert abs(model_params / 1e6 / network.params_m - 1) <= 0.02, (
+          model_params, network.params_m)
+  elif str(path.relative_to(REPO / "official_configs")) == DIGITS_YAML:
+    assert backbone_params == DIGITS_BACKBONE_PARAMS
 
 
 def test_conv_baselines_have_no_attention():

@@ -1,4 +1,4 @@
-"""Fine-tuning from a pretrained backbone (Appendix A's `init_checkpoint`, issue 4).
+"""Fine-tuning from a pretrained backbone (Appendix A, via `task.init_checkpoint`).
 
 The pretrained checkpoint has the layout the Model Garden trainer writes (`model`,
 `backbone`, `optimizer`, `global_step`); `init_checkpoint_modules: backbone` must

@@ -1,4 +1,4 @@
-"""End to end through `python -m gsa_keras.train` on the digits default (issue 4).
+"""End to end through `python -m gsa_keras.train` on the digits default experiment.
 
 - The README's main command trains a GSA-ResNet from scratch to >= 90% validation
   top-1, and `--mode=eval` re-evaluates the checkpoint it left.
