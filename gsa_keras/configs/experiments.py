@@ -219,12 +219,14 @@ DIGITS_MODEL_ID = 26
 DIGITS_BATCH_SIZE = 64
 DIGITS_STEPS = 200
 DIGITS_EVAL_BATCH_SIZE = 120  # 3 steps cover the 360 held-out images.
-# Not in the paper, which gives no initialization: at initialization the gradients of
-# the GSA modules are ~100x those of a convolution (global norm ~9e3 vs ~90 for the
-# convolutional ResNet-26 here), and plain SGD at 0.1 per 256 images diverges in a
-# few steps in some runs. Clipping each weight's gradient to norm 1 and a short linear
-# warmup make the run reliable (97-98% over seeds) without changing the optimizer.
-DIGITS_CLIPNORM = 1.0
+# Not in the paper, which gives no initialization: without `zero_init_residual` the
+# initial gradients of GSA-ResNet-26 here are 30-150x those of the convolutional
+# ResNet-26 (global norm 2,600-13,400 vs 92-96 over five seeds; see
+# test_zero_init_residual_tames_the_initial_gradients) and plain SGD at 0.1 per 256
+# images diverged in a few steps in some runs. With it (the default) the norm is 9-10,
+# and per-weight gradient clipping is no longer needed: over seeds 1-3, 200 steps reach
+# 99.2, 98.9, 99.4% validation top-1 without clipping and 98.3, 98.1, 99.4% with each
+# weight's gradient clipped to norm 1. The short linear warmup stays.
 DIGITS_WARMUP_STEPS = 50
 
 
@@ -233,8 +235,8 @@ def gsa_resnet_digits() -> GSAExperimentConfig:
   """GSA-ResNet-26 on scikit-learn's digits at 32x32: trains on CPU, no download.
 
   Section 4's optimizer (SGD, momentum 0.9, cosine schedule, 0.1 per 256 images,
-  weight decay 1e-4, label smoothing 0.1) with per-weight gradient clipping and a
-  warmup, on 1,437 training digits, evaluated on the 360 held out. The TFRecords are
+  weight decay 1e-4, label smoothing 0.1) after a 50-step warmup, on 1,437
+  training digits, evaluated on the 360 held out. The TFRecords are
   written to `gsa_keras.data.digits.default_dir()` on first use. No flips or crops:
   they change what a digit is.
   """
@@ -243,7 +245,6 @@ def gsa_resnet_digits() -> GSAExperimentConfig:
   optimizer = _sgd(
       _cosine(scaled_learning_rate(DIGITS_BATCH_SIZE), DIGITS_STEPS),
       warmup_steps=DIGITS_WARMUP_STEPS)
-  optimizer.optimizer.sgd.clipnorm = DIGITS_CLIPNORM
   return GSAExperimentConfig(
       task=GSAImageClassificationTask(
           model=_model(digits.NUM_CLASSES, digits.IMAGE_SIZE, DIGITS_MODEL_ID),
