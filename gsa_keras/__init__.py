@@ -1,8 +1,11 @@
 """gsa-keras: Global Self-Attention Networks (Shen et al.) for TensorFlow/Keras.
 
 Layout:
+  gsa_keras.spec             the network as data and every argument check (Keras-free).
   gsa_keras.ops              the paper's equations (Appendix B) as TensorFlow functions.
   gsa_keras.layers           Keras layers around them, for Keras 3 and tf_keras (Keras 2).
+  gsa_keras.network          GSA-ResNet's layer graph from the spec, for either Keras.
+  gsa_keras.applications     keras.applications-style models (GSAResNet50, ...).
   gsa_keras.backbones        GSA-ResNet as a Model Garden backbone (`gsa_resnet`).
   gsa_keras.configs          typed configs: the backbone one-of and the experiments.
   gsa_keras.classifier       a Model Garden classifier from a backbone config.
@@ -10,6 +13,7 @@ Layout:
   gsa_keras.paper            the paper's numbers (Tables 2-6), plain data.
   gsa_keras.registry_imports one import that registers everything with the Model Garden.
   gsa_keras.data             the digits default (TFRecords from scikit-learn) and inputs.
+  gsa_keras.runs             one loader of runs: experiment config, checkpoint, model.
   gsa_keras.train            the training entry point (Model Garden flags).
   gsa_keras.serving, .export SavedModel (three signatures) and TFLite export.
   gsa_keras.predict          top-k classes of image files from an exported SavedModel.

@@ -7,6 +7,18 @@ from gsa_keras.layers import definitions
 SERIALIZATION_PACKAGE = "gsa_keras"
 
 
+def require_tensorflow_backend(keras_module):
+  """Raises ImportError unless Keras 3 runs on TensorFlow: the layers' math is
+  TensorFlow code (`gsa_keras.ops`)."""
+  backend = keras_module.backend.backend()
+  if backend != "tensorflow":
+    raise ImportError(
+        f"gsa_keras needs Keras 3's TensorFlow backend, but Keras runs on {backend!r}. "
+        "Select TensorFlow before Keras is imported: set the environment variable "
+        "KERAS_BACKEND=tensorflow (or \"backend\": \"tensorflow\" in "
+        "~/.keras/keras.json), or use tf_keras with TF_USE_LEGACY_KERAS=1.")
+
+
 def bind_layers(keras_module, module_name):
   """Creates and registers this flavour's layer classes.
 

@@ -45,7 +45,7 @@ class AxialAttentionBase:
                spatial_size=None,
                kernel_initializer="VarianceScaling",
                kernel_regularizer=None,
-               norm_momentum=0.99,
+               norm_momentum=0.9,
                norm_epsilon=1e-3,
                use_sync_bn=False,
                **kwargs):
@@ -257,7 +257,9 @@ class GlobalSelfAttention(AxialAttentionBase):
     kernel_initializer, kernel_regularizer: for every weight: the projection kernel and
       the relative embeddings (the Model Garden applies weight decay as a regularizer).
     norm_momentum, norm_epsilon, use_sync_bn: the batch normalisation between the column
-      and the row attention (present only when both are on).
+      and the row attention (present only when both are on). The momentum defaults to
+      0.9, not Keras's 0.99, so that its moving statistics follow the data within a few
+      dozen steps and a briefly fitted model evaluates as it trains.
     **kwargs: standard `Layer` arguments (`name`, `dtype`, ...).
   """
 

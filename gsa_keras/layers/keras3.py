@@ -5,6 +5,7 @@ import keras
 from gsa_keras.layers import binding
 from gsa_keras.layers.weights import transfer_weights
 
+binding.require_tensorflow_backend(keras)
 _layers = binding.bind_layers(keras, __name__)
 GlobalSelfAttention = _layers.GlobalSelfAttention
 AxialContentPositionalAttention = _layers.AxialContentPositionalAttention
