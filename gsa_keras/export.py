@@ -15,6 +15,7 @@ returning `logits` and `probs`, with the evaluation preprocessing inside the gra
 from absl import app
 from absl import flags
 
+from gsa_keras import runs
 from gsa_keras.serving import export_lib
 
 FLAGS = flags.FLAGS
@@ -42,10 +43,11 @@ def define_flags():
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  try:  # Everything the user can get wrong, before any model is built.
+  with runs.command_line_errors("gsa_keras.export"):
+    # Everything the user can get wrong, before any model is built.
     params = export_lib.load_params(
         FLAGS.experiment, FLAGS.config_file or (), FLAGS.params_override)
-    checkpoint = export_lib.find_checkpoint(FLAGS.checkpoint_path)
+    checkpoint = runs.find_checkpoint(FLAGS.checkpoint_path)
     if FLAGS.batch_size is not None and FLAGS.batch_size < 1:
       raise ValueError(f"--batch_size must be positive or unset, got "
                        f"{FLAGS.batch_size}.")

@@ -20,6 +20,7 @@ from official.core import train_utils
 from official.vision.ops import preprocess_ops
 
 from gsa_keras import predict
+from gsa_keras import runs
 from gsa_keras.data import digits
 from gsa_keras.serving import export_lib
 from gsa_keras.serving import module as serving_module
@@ -99,7 +100,7 @@ def exported(trained, tmp_path_factory):
   export_dir, tflite_path = str(root / "saved_model"), str(root / "model.tflite")
   params = export_lib.load_params(
       EXPERIMENT, [os.path.join(trained["model_dir"], "params.yaml")])
-  checkpoint = export_lib.find_checkpoint(trained["model_dir"])
+  checkpoint = runs.find_checkpoint(trained["model_dir"])
   module = export_lib.export_saved_model(params, checkpoint, export_dir)
   export_lib.export_tflite(module, tflite_path)
   return dict(dir=export_dir, loaded=tf.saved_model.load(export_dir),
@@ -302,13 +303,13 @@ def test_errors_name_the_flag(trained, tmp_path):
     export_lib.load_params(EXPERIMENT, params_override="task.no_such_field=1")
   with pytest.raises(FileNotFoundError, match="--checkpoint_path: directory .* "
                      "holds no checkpoint"):
-    export_lib.find_checkpoint(str(tmp_path))
+    runs.find_checkpoint(str(tmp_path))
   with pytest.raises(FileNotFoundError, match="--checkpoint_path: no checkpoint"):
-    export_lib.find_checkpoint(str(tmp_path / "ckpt-3"))
+    runs.find_checkpoint(str(tmp_path / "ckpt-3"))
   other = tf_keras.Sequential([tf_keras.Input([4]), tf_keras.layers.Dense(2)])
   other_prefix = tf.train.Checkpoint(model=other).save(str(tmp_path / "other"))
   with pytest.raises(ValueError, match="--checkpoint_path: .* does not match"):
-    export_lib.restore(trained["model"], other_prefix)
+    runs.restore(trained["model"], other_prefix)
 
 
 def test_command_line_fails_before_work(tmp_path):
