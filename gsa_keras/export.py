@@ -37,6 +37,11 @@ def define_flags():
                       "Also write a TFLite flatbuffer here (batch: --batch_size, else 1).")
   flags.DEFINE_integer("batch_size", None,
                        "Batch size of the SavedModel signatures; unset: any.")
+  flags.DEFINE_integer(
+      "max_image_pixels", export_lib.serving_module.DEFAULT_MAX_IMAGE_PIXELS,
+      "image_bytes and tf_example reject a request whose encoded images declare "
+      "more pixels than this (each, and all together) in their headers, before "
+      "decoding them.", lower_bound=1)
   flags.mark_flags_as_required(["experiment", "checkpoint_path", "export_dir"])
 
 
@@ -54,7 +59,8 @@ def main(argv):
   except (ValueError, TypeError, FileNotFoundError) as e:
     raise SystemExit(f"gsa_keras.export: error: {e}") from None
   module = export_lib.export_saved_model(
-      params, checkpoint, FLAGS.export_dir, batch_size=FLAGS.batch_size)
+      params, checkpoint, FLAGS.export_dir, batch_size=FLAGS.batch_size,
+      max_image_pixels=FLAGS.max_image_pixels)
   print(f"SavedModel ({checkpoint}): {FLAGS.export_dir}")
   if FLAGS.tflite_path:
     export_lib.export_tflite(module, FLAGS.tflite_path)

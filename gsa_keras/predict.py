@@ -6,7 +6,9 @@
 Each file goes through the SavedModel's `image_bytes` signature, so decoding, crop,
 resize and normalisation are the exported graph's, and no gsa_keras code runs on the
 model. `--labels` names the classes (one per line, in class-index order); without it
-the class index is printed.
+the class index is printed. Each file's size is read from its header first, and a file
+that would decode to more pixels than the SavedModel accepts (its `max_image_pixels`,
+`gsa_keras.serving.image_size`) is refused without being decoded.
 """
 
 from typing import List, Optional, Sequence, Tuple
@@ -15,6 +17,8 @@ from absl import app
 from absl import flags
 import numpy as np
 import tensorflow as tf
+
+from gsa_keras.serving import image_size
 
 FLAGS = flags.FLAGS
 SIGNATURE = "image_bytes"
@@ -48,23 +52,72 @@ def top_k(probs: np.ndarray, k: int) -> List[Tuple[int, float]]:
 
 def _reason(error: tf.errors.OpError) -> str:
   """The line of a graph error that says what is wrong, without node names."""
-  noise = ("Graph execution error", "Detected at node", "<stack traces", "[[")
+  noise = ("Graph execution error", "Detected at node", "<stack traces", "[[",
+           "File ")
   lines = (line.strip() for line in error.message.splitlines())
-  return next((line for line in lines if line and not line.startswith(noise)),
+  line = next((line for line in lines if line and not line.startswith(noise)),
               error.message)
+  assertion = "assertion failed: ["  # The size check's message, from `Assert`.
+  if line.startswith(assertion) and line.endswith("]"):
+    line = line[len(assertion):-1]
+  return line
 
 
-def predict(serve_image_bytes, image_paths: Sequence[str]) -> np.ndarray:
-  """Probabilities [len(image_paths), num_classes] from the `image_bytes` signature.
+def max_image_pixels(saved_model) -> int:
+  """The decoded-size limit a loaded SavedModel was exported with (older exports,
+  which do not record it: the default)."""
+  limit = getattr(saved_model, "max_image_pixels", None)
+  if limit is None:
+    return image_size.DEFAULT_MAX_IMAGE_PIXELS
+  return int(limit.numpy())
+
+
+def read_image_file(path: str) -> bytes:
+  """The bytes of an image file.
 
   Raises:
-    ValueError: A file the model cannot decode (naming it).
+    ValueError: `path` is a directory, cannot be read, or is empty (naming it).
+  """
+  if tf.io.gfile.isdir(path):
+    raise ValueError(f"--image: {path!r} is a directory, not an image file.")
+  try:
+    with tf.io.gfile.GFile(path, "rb") as f:
+      encoded = f.read()
+  except (OSError, tf.errors.OpError) as e:
+    reason = e.message if isinstance(e, tf.errors.OpError) else e.strerror or e
+    raise ValueError(f"--image: cannot read {path!r}: {reason}") from None
+  if not encoded:
+    raise ValueError(f"--image: {path!r} is empty, not an image file.")
+  return encoded
+
+
+def check_size(encoded: bytes, limit: int) -> None:
+  """Raises InvalidArgumentError if `encoded`'s header declares more than `limit`
+  pixels or cannot be read: the serving signatures' check, before decoding."""
+  _check_images(tf.constant([encoded]), limit)
+
+
+_check_images = tf.function(image_size.check_images)
+
+
+def predict(serve_image_bytes, image_paths: Sequence[str],
+            max_pixels: int = image_size.DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
+  """Probabilities [len(image_paths), num_classes] from the `image_bytes` signature.
+
+  Args:
+    serve_image_bytes: The SavedModel's `image_bytes` signature.
+    image_paths: Image files.
+    max_pixels: The most pixels an image may decode to (`max_image_pixels`).
+
+  Raises:
+    ValueError: A path that is not a readable image file, an image larger than
+      `max_pixels` or one the model cannot decode (naming it).
   """
   rows = []
   for path in image_paths:
-    with tf.io.gfile.GFile(path, "rb") as f:
-      encoded = f.read()
+    encoded = read_image_file(path)
     try:
+      check_size(encoded, max_pixels)
       outputs = serve_image_bytes(inputs=tf.constant([encoded]))
     except tf.errors.InvalidArgumentError as e:
       raise ValueError(f"--image: cannot classify {path!r}: {_reason(e)}") from None
@@ -78,13 +131,18 @@ def main(argv):
   for path in FLAGS.image:
     if not tf.io.gfile.exists(path):
       raise SystemExit(f"gsa_keras.predict: error: --image: no file {path!r}.")
+    try:  # A directory, an unreadable or empty file: before the model is loaded.
+      read_image_file(path)
+    except ValueError as e:
+      raise SystemExit(f"gsa_keras.predict: error: {e}") from None
   try:
-    serve = tf.saved_model.load(FLAGS.saved_model).signatures[SIGNATURE]
+    saved_model = tf.saved_model.load(FLAGS.saved_model)
+    serve = saved_model.signatures[SIGNATURE]
   except (OSError, KeyError) as e:
     raise SystemExit(f"gsa_keras.predict: error: --saved_model: {FLAGS.saved_model!r}"
                      f" is not a gsa_keras export ({e}).") from None
   try:
-    probs = predict(serve, FLAGS.image)
+    probs = predict(serve, FLAGS.image, max_image_pixels(saved_model))
     labels = read_labels(FLAGS.labels, probs.shape[-1])
   except ValueError as e:
     raise SystemExit(f"gsa_keras.predict: error: {e}") from None

@@ -104,7 +104,8 @@ def restore(model, checkpoint_prefix: str) -> None:
 
 
 def export_saved_model(params, checkpoint_prefix: str, export_dir: str,
-                       batch_size: Optional[int] = None
+                       batch_size: Optional[int] = None,
+                       max_image_pixels: int = serving_module.DEFAULT_MAX_IMAGE_PIXELS
                        ) -> serving_module.ClassifierModule:
   """Writes the SavedModel (every signature of `serving_module.SIGNATURES`).
 
@@ -114,11 +115,15 @@ def export_saved_model(params, checkpoint_prefix: str, export_dir: str,
     export_dir: The SavedModel directory; `params.yaml` is written next to
       `saved_model.pb`.
     batch_size: Batch size of every signature; None accepts any.
+    max_image_pixels: The most pixels the encoded images of one request may decode
+      to, each and all together (`image_bytes`, `tf_example`); larger ones are
+      rejected before decoding (`--max_image_pixels`).
 
   Returns:
     The serving module, with the restored model (for `export_tflite`).
   """
-  module = serving_module.ClassifierModule(params, batch_size=batch_size)
+  module = serving_module.ClassifierModule(params, batch_size=batch_size,
+                                           max_image_pixels=max_image_pixels)
   restore(module.model, checkpoint_prefix)
   export_saved_model_lib.export_inference_graph(
       input_type="image_tensor", batch_size=batch_size,

@@ -9,7 +9,9 @@ export (`official.vision.serving`), each under its own signature:
 
 Each returns `logits` and `probs` [batch, num_classes] (softmax, or sigmoid for
 multi-label tasks). Images are cropped and resized to `task.model.input_size` and
-normalised inside the graph, as the evaluation input pipeline does.
+normalised inside the graph, as the evaluation input pipeline does. Encoded images
+are decoded only if their headers declare at most `max_image_pixels` pixels, each
+and all of one request together (`gsa_keras.serving.image_size`).
 """
 
 from typing import Dict, Optional
@@ -20,6 +22,8 @@ from official.vision.ops import preprocess_ops
 from official.vision.serving import export_base
 from official.vision.serving import image_classification
 
+from gsa_keras.serving import image_size
+
 # Model Garden input type -> signature key.
 SIGNATURES = {
     "image_tensor": tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY,
@@ -27,12 +31,14 @@ SIGNATURES = {
     "tf_example": "tf_example",
 }
 INPUT_KEY = "inputs"  # The input name of every signature (the Model Garden's).
+# The default limit on the pixels the encoded images of one request decode to.
+DEFAULT_MAX_IMAGE_PIXELS = image_size.DEFAULT_MAX_IMAGE_PIXELS
 
 
 class ClassifierModule(image_classification.ClassificationModule):
   """The Model Garden's `ClassificationModule`, serving several input types at once.
 
-  It differs from the Model Garden's module in four ways:
+  It differs from the Model Garden's module in five ways:
   - crop and resize follow `task.validation_data` (`aug_crop`,
     `center_crop_fraction`, `tf_resize_method`), as the evaluation pipeline does,
     where the Model Garden follows `train_data.aug_crop` with a fixed fraction;
@@ -41,11 +47,15 @@ class ClassifierModule(image_classification.ClassificationModule):
   - `get_inference_signatures` accepts several input types: each is served by a
     module of that type sharing this module's model;
   - every signature checks the shape of its input at run time (a served signature
-    checks only the dtype) and rejects an empty batch, with a clear message.
+    checks only the dtype) and rejects an empty batch, with a clear message;
+  - `image_bytes` and `tf_example` read each image's size from its header and
+    refuse to decode more than `max_image_pixels` pixels per image and per
+    request (INVALID_ARGUMENT, giving the size and the limit).
   """
 
   def __init__(self, params, *, input_type: str = "image_tensor",
-               batch_size: Optional[int] = None, model=None):
+               batch_size: Optional[int] = None, model=None,
+               max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS):
     """Initializes the module.
 
     Args:
@@ -54,12 +64,21 @@ class ClassifierModule(image_classification.ClassificationModule):
         'image_bytes', 'tf_example' or 'tflite').
       batch_size: `int` batch size of every signature, or None for any.
       model: A `tf_keras.Model` to serve; by default built from `params`.
+      max_image_pixels: `int`, the most pixels the encoded images of one request
+        may decode to, each and all together (`--max_image_pixels`).
+
+    Raises:
+      ValueError: `max_image_pixels` is not a positive integer.
     """
+    self._max_image_pixels = image_size.validate_max_image_pixels(max_image_pixels)
     super().__init__(
         params, batch_size=batch_size,
         input_image_size=list(params.task.model.input_size[:2]),
         input_type=input_type, model=model)
     self._siblings = {}  # input type -> module, tracked so their functions live.
+    # Saved with the SavedModel, so that clients (gsa_keras.predict) can read it.
+    self.max_image_pixels = tf.Variable(
+        max_image_pixels, dtype=tf.int64, trainable=False, name="max_image_pixels")
 
   def _checked(self, inputs: tf.Tensor, inner_shape) -> tf.Tensor:
     """`inputs` after run-time checks: shape [batch] + inner_shape, batch > 0."""
@@ -75,13 +94,24 @@ class ClassifierModule(image_classification.ClassificationModule):
     return super().inference_from_image_tensors(
         self._checked(inputs, [None, None, self._num_channels]))
 
+  def _checked_sizes(self, encoded: tf.Tensor) -> tf.Tensor:
+    """`encoded` images [batch] once their headers' sizes are within the limit."""
+    return image_size.check_images(encoded, self._max_image_pixels)
+
   @tf.function
   def inference_from_image_bytes(self, inputs):
-    return super().inference_from_image_bytes(self._checked(inputs, []))
+    return super().inference_from_image_bytes(
+        self._checked_sizes(self._checked(inputs, [])))
 
   @tf.function
   def inference_from_tf_example(self, inputs):
-    return super().inference_from_tf_example(self._checked(inputs, []))
+    # Parsed once here, then decoded as `image_bytes` are (the Model Garden's
+    # `_decode_tf_example` is `parse_single_example` + `_decode_image`).
+    examples = tf.io.parse_example(
+        self._checked(inputs, []),
+        {"image/encoded": tf.io.FixedLenFeature((), tf.string)})
+    return super().inference_from_image_bytes(
+        self._checked_sizes(examples["image/encoded"]))
 
   def _crop_and_resize(self, image: tf.Tensor) -> tf.Tensor:
     """Float [h, w, 3] -> [height, width, 3]: the evaluation crop and resize."""
@@ -93,7 +123,11 @@ class ClassifierModule(image_classification.ClassificationModule):
     return tf.ensure_shape(image, self._input_image_size + [self._num_channels])
 
   def _decode_image(self, encoded_image_bytes: tf.Tensor) -> tf.Tensor:
-    """Encoded image -> uint8 [height, width, 3], cropped and resized."""
+    """Encoded image -> uint8 [height, width, 3], cropped and resized.
+
+    Its callers (`inference_from_image_bytes`, `inference_from_tf_example`) check
+    the sizes of the whole batch first (`_checked_sizes`).
+    """
     image = tf.io.decode_image(encoded_image_bytes, channels=self._num_channels,
                                expand_animations=False)
     image = self._crop_and_resize(tf.cast(image, tf.float32))
@@ -106,7 +140,7 @@ class ClassifierModule(image_classification.ClassificationModule):
     if input_type not in self._siblings:
       self._siblings[input_type] = ClassifierModule(
           self.params, input_type=input_type, batch_size=self._batch_size,
-          model=self.model)
+          model=self.model, max_image_pixels=self._max_image_pixels)
     return self._siblings[input_type]
 
   def get_inference_signatures(self, function_keys: Dict[str, str]):

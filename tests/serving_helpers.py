@@ -1,0 +1,61 @@
+"""One exported digits classifier shared by the serving tests (issue 13).
+
+The model is the one `tests/test_export.py` exports (GSA-ResNet-26 at 32x32, built the
+way training builds it, random batch-norm statistics, saved as a training checkpoint),
+exported once per test session with the default `max_image_pixels`, however many test
+modules ask for it.
+"""
+
+import atexit
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from official.core import task_factory
+from official.core import train_utils
+
+from gsa_keras.serving import export_lib
+from tests import test_export
+
+_EXPORT = {}
+
+
+def digits_export() -> str:
+  """The SavedModel directory of the digits classifier (exported on first use)."""
+  if "dir" not in _EXPORT:
+    root = tempfile.mkdtemp(prefix="gsa_serving_")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    params = export_lib.load_params(test_export.EXPERIMENT)
+    model = task_factory.get_task(params.task).build_model()
+    test_export._randomize_batch_norm(model)  # pylint: disable=protected-access
+    model_dir = os.path.join(root, "model_dir")
+    prefix = tf.train.Checkpoint(model=model).save(os.path.join(model_dir, "ckpt"))
+    train_utils.serialize_config(params, model_dir)
+    params = export_lib.load_params(
+        test_export.EXPERIMENT, [os.path.join(model_dir, "params.yaml")])
+    export_dir = os.path.join(root, "saved_model")
+    export_lib.export_saved_model(params, prefix, export_dir)
+    _EXPORT.update(dir=export_dir, params=params, model=model)
+  return _EXPORT["dir"]
+
+
+def params():
+  """The experiment config the export was made with."""
+  digits_export()
+  return _EXPORT["params"]
+
+
+def keras_model():
+  """The exported Keras model."""
+  digits_export()
+  return _EXPORT["model"]
+
+
+def digit_pngs(count: int, seed: int = 0):
+  """`count` PNG-encoded 32x32 RGB noise images."""
+  rng = np.random.default_rng(seed)
+  return [tf.io.encode_png(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).numpy()
+          for _ in range(count)]
