@@ -13,3 +13,4 @@ from gsa_keras import backbones
 
 # Experiments: their `exp_factory` configs (one import per experiments module).
 from gsa_keras.configs import experiments
+from gsa_keras.configs import fashion_mnist

@@ -77,6 +77,14 @@ def _example(image: np.ndarray, label: int) -> bytes:
       features=tf.train.Features(feature=feature)).SerializeToString()
 
 
+def write_examples(path: str, images, labels) -> None:
+  """Writes uint8 [n, h, w, 3] `images` and their `labels` to the TFRecord file `path`,
+  one PNG-encoded `tf.Example` each (the format the Model Garden input pipeline reads)."""
+  with tf.io.TFRecordWriter(path) as writer:
+    for image, label in zip(images, labels):
+      writer.write(_example(image, label))
+
+
 def write_tfrecords(data_dir: str) -> dict:
   """Writes any missing split file into `data_dir`; returns {split: path}."""
   paths = {split: file_path(data_dir, split) for split in SPLITS}
@@ -87,9 +95,7 @@ def write_tfrecords(data_dir: str) -> dict:
     if tf.io.gfile.exists(paths[split]):
       continue
     partial = f"{paths[split]}.partial-{uuid.uuid4().hex}"
-    with tf.io.TFRecordWriter(partial) as writer:
-      for image, label in zip(images, labels):
-        writer.write(_example(image, label))
+    write_examples(partial, images, labels)
     tf.io.gfile.rename(partial, paths[split], overwrite=True)
   return paths
 
