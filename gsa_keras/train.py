@@ -20,6 +20,7 @@ naming the field, flag or path. The config so checked is the one that trains.
 from absl import app
 from absl import flags
 import gin
+import tensorflow as tf
 
 from official.common import distribute_utils
 from official.common import flags as tfm_flags
@@ -35,12 +36,21 @@ from gsa_keras.data import inputs
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("enable_async_checkpointing", True,
-                  "Write checkpoints asynchronously (as `official.vision.train`).")
+                  "Write checkpoints asynchronously (as `official.vision.train`); "
+                  "ignored while loss blow-up recovery is on "
+                  "(trainer.recovery_max_trials >= 0), which needs synchronous ones.")
 
 
 def preflight(params, mode: str, model_dir: str) -> None:
-  """Checks what the run needs from outside its config; raises naming the setting."""
+  """Checks what the run needs from outside its config; raises naming the setting.
+
+  Also moves the run's newest unreadable checkpoints aside (a preemption while
+  writing), with a warning naming them, so that the run resumes from the newest whole
+  one (`checkpoints.drop_corrupt_checkpoints`).
+  """
+  checkpoints.check_writable(model_dir, "--model_dir")
   inputs.prepare(params.task, mode)
+  checkpoints.drop_corrupt_checkpoints(model_dir)
   if mode == "eval":
     checkpoints.find_checkpoint(model_dir, f"--model_dir={model_dir} (--mode=eval)")
   if "train" in mode:
@@ -67,12 +77,21 @@ def parse_and_check(flags_obj):
   return params
 
 
+class LossBlowUpError(RuntimeError):
+  """The loss stayed NaN or above `trainer.loss_upper_bound` through every restore."""
+
+
 def train(params, mode: str, model_dir: str,
           enable_async_checkpointing: bool = True) -> None:
   """Runs the Model Garden's training loop (`train_lib.run_experiment`) on `params`.
 
   What `official.vision.train` does after parsing its flags: writes `params.yaml`
   (training modes), sets the mixed precision policy, builds the strategy and the task.
+  A NaN loss, or one above `trainer.loss_upper_bound`, restores the latest checkpoint
+  and training goes on (the Model Garden's recovery).
+
+  Raises:
+    LossBlowUpError: the loss blew up more than `trainer.recovery_max_trials` times.
   """
   if "train" in mode:
     # Pure evaluation writes no params.yaml, so it cannot race a training job's.
@@ -85,12 +104,30 @@ def train(params, mode: str, model_dir: str,
       num_gpus=params.runtime.num_gpus, tpu_address=params.runtime.tpu)
   with strategy.scope():
     task = task_factory.get_task(params.task, logging_dir=model_dir)
-  train_lib.run_experiment(
-      distribution_strategy=strategy, task=task, mode=mode, params=params,
-      model_dir=model_dir,
-      eval_summary_manager=summary_manager.maybe_build_eval_summary_manager(
-          params=params, model_dir=model_dir),
-      enable_async_checkpointing=enable_async_checkpointing)
+  if params.trainer.recovery_max_trials >= 0:
+    # TF's CheckpointManager does not see checkpoints written asynchronously
+    # (`restore_or_initialize` returns None: its own TODO), so with async saves the
+    # Model Garden's recovery would restore nothing and train on from the blown-up
+    # weights. Checkpoints are written synchronously while recovery is on.
+    enable_async_checkpointing = False
+  try:
+    train_lib.run_experiment(
+        distribution_strategy=strategy, task=task, mode=mode, params=params,
+        model_dir=model_dir,
+        eval_summary_manager=summary_manager.maybe_build_eval_summary_manager(
+            params=params, model_dir=model_dir),
+        enable_async_checkpointing=enable_async_checkpointing)
+  except RuntimeError as e:
+    if not str(e).startswith("The loss value is"):  # The Model Garden's recovery.
+      raise
+    trainer = params.trainer
+    raise LossBlowUpError(
+        f"training stopped: the loss blew up (NaN, or above trainer.loss_upper_bound="
+        f"{trainer.loss_upper_bound:g}) {trainer.recovery_max_trials + 1} times, each "
+        f"time restored from the latest checkpoint (trainer.recovery_max_trials="
+        f"{trainer.recovery_max_trials}). The checkpoints are intact (latest: "
+        f"{tf.train.latest_checkpoint(model_dir)}); lower the learning rate or check "
+        f"the data, then run again to resume. ({e})") from None
 
 
 def main(argv):
@@ -98,7 +135,10 @@ def main(argv):
   gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_params)
   with runs.command_line_errors("gsa_keras.train"):
     params = parse_and_check(FLAGS)
-  train(params, FLAGS.mode, FLAGS.model_dir, FLAGS.enable_async_checkpointing)
+  try:
+    train(params, FLAGS.mode, FLAGS.model_dir, FLAGS.enable_async_checkpointing)
+  except LossBlowUpError as e:
+    raise SystemExit(f"gsa_keras.train: error: {e}") from None
   train_utils.save_gin_config(FLAGS.mode, FLAGS.model_dir)
 
 

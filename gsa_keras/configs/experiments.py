@@ -64,11 +64,28 @@ class GSAImageClassificationTask(ic_config.ImageClassificationTask):
       default_factory=GSAImageClassificationModel)
 
 
+# Blow-up recovery (the Model Garden's `RecoveryCondition`): after each training loop a
+# NaN loss, or one above the bound, restores the latest checkpoint and training goes
+# on; after this many restores the run stops (`gsa_keras.train` names the cause).
+# Cross-entropy at chance is ln(1001) = 6.9 for ImageNet, and weight decay adds a few
+# units at initialisation: a loss of 100 is a blow-up.
+LOSS_UPPER_BOUND = 100.0
+RECOVERY_MAX_TRIALS = 3
+
+
+@dataclasses.dataclass
+class GSATrainerConfig(cfg.TrainerConfig):
+  """`TrainerConfig` that restores the last checkpoint when the loss blows up."""
+  loss_upper_bound: float = LOSS_UPPER_BOUND
+  recovery_max_trials: int = RECOVERY_MAX_TRIALS
+
+
 @dataclasses.dataclass
 class GSAExperimentConfig(cfg.ExperimentConfig):
   """An experiment whose `validate` also checks types, data and the backbone."""
   task: GSAImageClassificationTask = dataclasses.field(
       default_factory=GSAImageClassificationTask)
+  trainer: GSATrainerConfig = dataclasses.field(default_factory=GSATrainerConfig)
 
   def validate(self):
     """Raises TypeError/ValueError naming the first bad field, before any work."""
@@ -164,7 +181,7 @@ def gsa_resnet_imagenet() -> GSAExperimentConfig:
               "imagenet2012", "validation", IMAGENET_EVAL_BATCH_SIZE,
               is_training=False, aug_crop=True, center_crop_fraction=0.875,
               **imagenet)),
-      trainer=cfg.TrainerConfig(
+      trainer=GSATrainerConfig(
           train_steps=train_steps,
           steps_per_loop=steps_per_epoch,
           summary_interval=steps_per_epoch,
@@ -202,7 +219,7 @@ def gsa_resnet_cifar100_finetune() -> GSAExperimentConfig:
           validation_data=_tfds(
               "cifar100", "test", CIFAR100_EVAL_BATCH_SIZE, is_training=False,
               aug_crop=False, **cifar)),
-      trainer=cfg.TrainerConfig(
+      trainer=GSATrainerConfig(
           train_steps=steps,
           steps_per_loop=500,
           summary_interval=500,
@@ -258,7 +275,7 @@ def gsa_resnet_digits() -> GSAExperimentConfig:
               input_path=digits.file_path(data_dir, "validation"),
               is_training=False, global_batch_size=DIGITS_EVAL_BATCH_SIZE,
               drop_remainder=False, **common_data)),
-      trainer=cfg.TrainerConfig(
+      trainer=GSATrainerConfig(
           train_steps=DIGITS_STEPS,
           steps_per_loop=50,
           summary_interval=50,
