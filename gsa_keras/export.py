@@ -56,8 +56,6 @@ def main(argv):
     if FLAGS.batch_size is not None and FLAGS.batch_size < 1:
       raise ValueError(f"--batch_size must be positive or unset, got "
                        f"{FLAGS.batch_size}.")
-  except (ValueError, TypeError, FileNotFoundError) as e:
-    raise SystemExit(f"gsa_keras.export: error: {e}") from None
   module = export_lib.export_saved_model(
       params, checkpoint, FLAGS.export_dir, batch_size=FLAGS.batch_size,
       max_image_pixels=FLAGS.max_image_pixels)

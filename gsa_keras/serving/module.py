@@ -160,3 +160,10 @@ class ClassifierModule(image_classification.ClassificationModule):
         tf.uint8, name=INPUT_KEY)
     module = self.module_for("image_tensor")
     return module.inference_from_image_tensors.get_concrete_function(spec)
+
+  def eval_image(self, encoded_image_bytes: tf.Tensor) -> tf.Tensor:
+    """One encoded image as the model evaluates it: uint8 [height, width, 3], size
+    checked, decoded, cropped and resized as the `image_bytes` and `tf_example`
+    signatures do (their normalisation follows)."""
+    checked = self._checked_sizes(tf.reshape(encoded_image_bytes, [1]))
+    return self._decode_image(checked[0])
