@@ -11,6 +11,13 @@ separately, for one image at inference. The counter walks a functional model's g
   and rows (eq. 7), the batch normalization between them and the final sum (eq. 8).
   The relative-to-absolute lookup (eqs. 5-6) is a gather here: no FLOPs.
 - Table 2's axial baseline: q.k and q.r logits, softmax and the weighted sum per axis.
+- Table 3's local baseline (`LocalSelfAttention`): the projection, q.k over each
+  pixel's k x k window, the relative logits as the layer computes them (q's halves
+  against the k row-offset and k column-offset embeddings, then one addition per
+  window logit), the sum of the two logits, the softmax (3 per logit: exp, sum,
+  divide) and the weighted sum. Every window is counted whole, border pixels too (the
+  layer computes masked neighbours and drops them in the softmax). Gathering the
+  neighbourhood is a copy: no FLOPs.
 - Element-wise layers (batch normalization 2 per element, activations 1, residual
   additions 1, pooling one per window element): reported separately as `elementwise`.
 
@@ -139,6 +146,21 @@ def _axial_flops(layer, input_shape, output_shape):
   return {ATTENTION: attention, ELEMENTWISE: 2 * pixels * d_v}
 
 
+def _local_flops(layer, input_shape, output_shape):
+  """Table 3's local baseline: softmax(q.k + q.r) V over each pixel's k x k window."""
+  del output_shape
+  pixels, _, _, d_in, d_k, d_v = _attention_dims(layer, input_shape)
+  window = layer.kernel_size ** 2
+  logits = pixels * window * layer.num_heads
+  attention = 2 * pixels * d_in * (2 * d_k + d_v)  # eq. 3 with keys.
+  attention += 2 * pixels * window * d_k  # q_ij . k_ab
+  attention += 2 * pixels * layer.kernel_size * d_k  # q . r^row and q . r^col
+  attention += logits  # r^row + r^col for each window offset
+  attention += logits + 3 * logits  # q.k + q.r; softmax (exp, sum, divide)
+  attention += 2 * pixels * window * d_v  # weighted sum of the values
+  return {ATTENTION: attention}
+
+
 def _batch_norm_flops(layer, input_shape, output_shape):
   del layer, input_shape
   return {ELEMENTWISE: 2 * _elements(output_shape)}  # x * scale + offset.
@@ -177,6 +199,7 @@ def _free(layer, input_shape, output_shape):
 _FORMULAS = (
     (gsa_layers.GlobalSelfAttention, _gsa_flops),
     (gsa_layers.AxialContentPositionalAttention, _axial_flops),
+    (gsa_layers.LocalSelfAttention, _local_flops),
     (tf_keras.layers.Conv2D, _conv_flops),
     (tf_keras.layers.Dense, _dense_flops),
     (tf_keras.layers.BatchNormalization, _batch_norm_flops),

@@ -110,8 +110,14 @@ class ResNetBuilder:
         kernel_regularizer=self.kernel_regularizer, name=name)(x)
 
   def _attention(self, x, filters, name):
-    """The spatial operator of an attention group: a GSA module or a Table 2/4 variant."""
+    """The spatial operator of an attention group: a GSA module, a Table 2/4 variant or
+    Table 3's local self-attention (7x7, `spec.LOCAL_KERNEL_SIZE`)."""
     gsa_layers = attention_layers(self.keras)
+    if self.attention_variant == spec.LOCAL_BASELINE:
+      return gsa_layers.LocalSelfAttention(
+          filters, num_heads=self.num_heads, kernel_size=spec.LOCAL_KERNEL_SIZE,
+          kernel_initializer=self.kernel_initializer,
+          kernel_regularizer=self.kernel_regularizer, name=name)(x)
     arguments = dict(
         filters=filters, num_heads=self.num_heads,
         max_relative_shift=self.max_relative_shift,

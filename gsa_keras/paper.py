@@ -10,8 +10,9 @@ Units, as in the paper: ImageNet top-1 and top-5 accuracy and CIFAR-100 top-1 in
 percent; parameters in millions and FLOPs in billions for 1000 classes and 224x224
 inputs, multiplications and additions counted separately (Section 4); runtime in
 milliseconds, single-image inference on a TPUv3. `None` where the paper gives no
-number. Table 3's other methods (Chen et al., Bello et al., ...) are not here: this
-package does not build them.
+number. Of Table 3's other methods only Ramachandran et al.'s local self-attention
+ResNet-50 is here (`attention_variant='local'`); the others (Chen et al., Bello et al.,
+...) are not: this package does not build them.
 
 Our copy of Table 4 is garbled in its last rows: the content-only top-1 is printed
 as 70.2, but Section 4.4.1 says content-only attention drops 7.7 points from 78.5,
@@ -76,6 +77,11 @@ NETWORKS: Tuple[Network, ...] = (
     Network("GSA-M-ResNet-50", "Table 3, 'This work' M-ResNet-50",
             _fields(model_id=50, width_variant="m_resnet"), top1=78.2, top5=93.9,
             params_m=12.7, gflops=6.0, runtime_ms=31.1),
+    # Table 3: local self-attention (Ramachandran et al. 2019), the paper's runtime foil.
+    Network("Local-ResNet-50", "Table 3, Ramachandran et al. (2019) ResNet-50: "
+            "stand-alone local self-attention, 7x7 neighbourhoods",
+            _fields(model_id=50, attention_variant="local"), top1=77.6, params_m=18.0,
+            gflops=7.0, runtime_ms=131.9),
     # Table 2: GSA vs axial attention, in ResNet-50.
     Network("Axial-ResNet-50", "Table 2 row 2, axial content and positional attention",
             _fields(model_id=50, attention_variant="axial"), top1=77.5, top5=93.6,

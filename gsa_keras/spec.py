@@ -9,7 +9,8 @@ The network is the paper's (Section 4, "Model"): a ResNet whose bottleneck 3x3
 convolutions are replaced by attention modules in the residual groups listed in
 `attention_groups` (Table 5), with 2x2 average pooling after the first attention
 module of groups 2, 3 and 4. The module is GSA (Section 3), one of its Table 4
-ablations, or Table 2's axial baseline (`ATTENTION_VARIANTS`).
+ablations, Table 2's axial baseline or Table 3's local self-attention baseline
+(`ATTENTION_VARIANTS`).
 """
 
 import dataclasses
@@ -30,7 +31,11 @@ GSA_VARIANTS = types.MappingProxyType({
     "content": dict(use_content=True, use_column=False, use_row=False),
 })
 AXIAL_BASELINE = "axial"
-ATTENTION_VARIANTS = tuple(GSA_VARIANTS) + (AXIAL_BASELINE,)
+# Table 3's local attention ResNet-50 (Ramachandran et al. 2019, stand-alone
+# self-attention): softmax attention over each pixel's 7x7 neighbourhood.
+LOCAL_BASELINE = "local"
+LOCAL_KERNEL_SIZE = 7
+ATTENTION_VARIANTS = tuple(GSA_VARIANTS) + (AXIAL_BASELINE, LOCAL_BASELINE)
 
 # -- The ResNet structure. ---------------------------------------------------------------
 
@@ -137,6 +142,29 @@ def check_max_relative_shift(value) -> Optional[int]:
   return value
 
 
+def check_kernel_size(value, argument: str = "kernel_size") -> int:
+  """Returns `value`; raises unless it is an odd int > 0 (a window centred on its pixel)."""
+  if not _is_int(value) or value <= 0 or value % 2 == 0:
+    raise ValueError(f"`{argument}` must be an odd positive integer (a window centred "
+                     f"on its pixel), got {value!r}.")
+  return value
+
+
+def check_local_key_dim(key_dim: int, argument: str) -> int:
+  """Returns `key_dim`; raises unless each head's key channels split in two halves.
+
+  Local self-attention gives half of each head's key channels to the row-offset
+  embedding and half to the column-offset embedding. `argument` says where the
+  channels come from.
+  """
+  if key_dim % 2:
+    raise ValueError(
+        f"Local self-attention splits each head's key channels in half between its "
+        f"row- and column-offset embeddings, so they must be even; {argument} gives "
+        f"{key_dim} per head.")
+  return key_dim
+
+
 def check_variant(name: str, argument: str = "attention_variant") -> str:
   """Returns `name`; raises ValueError unless it is one of `ATTENTION_VARIANTS`."""
   if name not in ATTENTION_VARIANTS:
@@ -164,7 +192,8 @@ def check_arguments(model_id: int,
       modules.
     attention_variant: One of `ATTENTION_VARIANTS`.
     num_heads: Attention heads; must divide every attention group's channels.
-    max_relative_shift: None (global positional attention) or an int >= 0.
+    max_relative_shift: None (global positional attention) or an int >= 0; None
+      for the 'local' variant.
     stem_type: One of `STEM_TYPES`.
     stochastic_depth_drop_rate: Initial stochastic depth rate, in [0, 1).
     input_size: (height, width) of the input image; None entries are unknown.
@@ -198,13 +227,26 @@ def check_arguments(model_id: int,
           f"group, but residual group {group.number} of width_variant="
           f"{width_variant!r} has {group.filters} channels.")
   check_max_relative_shift(max_relative_shift)
+  local = attention_variant == LOCAL_BASELINE
+  if local:
+    if max_relative_shift is not None:
+      raise ValueError(
+          f"`max_relative_shift` does not apply to attention_variant={LOCAL_BASELINE!r} "
+          f"(its reach is the {LOCAL_KERNEL_SIZE}x{LOCAL_KERNEL_SIZE} neighbourhood); "
+          f"leave it None, got {max_relative_shift!r}.")
+    for group in residual_groups(model_id, width_variant, groups):
+      if group.use_attention:
+        check_local_key_dim(
+            group.filters // num_heads,
+            f"`num_heads`={num_heads} on residual group {group.number}'s "
+            f"{group.filters} channels")
   if input_size is not None:
     for name, size in zip(("height", "width"), input_size):
       if size is not None and size % INPUT_SIZE_DIVISOR:
         raise ValueError(
             f"`{input_size_argument}` {name} must be a multiple of "
             f"{INPUT_SIZE_DIVISOR} (the backbone's total stride), got {size}.")
-      if size is None and groups and max_relative_shift is None:
+      if size is None and groups and max_relative_shift is None and not local:
         raise ValueError(
             f"`{input_size_argument}` {name} is unknown, but global attention sizes "
             "its relative embeddings from the feature size: give the input size or "

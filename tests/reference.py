@@ -458,3 +458,57 @@ def axial_reference(x, kqv_kernel, column_table, row_table, bn, *, num_heads, ke
   y_row = axial_row_attention(q, k, y_col, row_table, max_relative_shift,
                               softmax_over=softmax_over)
   return heads_to_channels(y_row)
+
+
+# ---------------------------------------------------------------------------------
+# Table 3 baseline: local (stand-alone) self-attention, Ramachandran et al. 2019
+# ---------------------------------------------------------------------------------
+
+
+def local_reference(x, kqv_kernel, row_offset_table, column_offset_table, *, num_heads,
+                    key_dim, value_dim, kernel_size, mask_padding=True):
+  """Stand-alone self-attention over each pixel's kernel_size x kernel_size window.
+
+  y[i,j] = sum_{(a,b) in N(i,j)} softmax_ab(q[i,j].k[a,b] + q[i,j].r[a-i,b-j]) v[a,b],
+  per head, where N(i, j) = {(a, b): |a - i| <= R, |b - j| <= R}, R = kernel_size // 2,
+  keeps only the pixels inside the image (padding takes no weight), and
+  r[a-i, b-j] = concat(row_offset_table[a-i+R], column_offset_table[b-j+R]): the row
+  offset's embedding meets the first half of the query's channels, the column offset's
+  the second half. Both tables are shared by the heads.
+
+  ``mask_padding=False`` is a mutation (tests only): neighbours outside the image count
+  as zero keys and values (zero padding) and still take softmax weight.
+  Returns (b, h, w, num_heads * value_dim), float64.
+  """
+  proj = kqv_projection(x, kqv_kernel)
+  k, q, v = split_kqv(proj, key_dim, value_dim, has_keys=True)
+  row_offset_table = np.asarray(row_offset_table, dtype=np.float64)
+  column_offset_table = np.asarray(column_offset_table, dtype=np.float64)
+  b, h, w, n, _ = q.shape
+  reach = kernel_size // 2
+  half = key_dim // 2
+  out = np.zeros((b, h, w, n, value_dim))
+  for bi in range(b):
+    for ni in range(n):
+      for i in range(h):
+        for j in range(w):
+          query = q[bi, i, j, ni]
+          logits, neighbours = [], []
+          for a in range(i - reach, i + reach + 1):
+            for bb in range(j - reach, j + reach + 1):
+              inside = 0 <= a < h and 0 <= bb < w
+              if not inside and mask_padding:
+                continue
+              key = k[bi, a, bb, ni] if inside else np.zeros(key_dim)
+              value = v[bi, a, bb, ni] if inside else np.zeros(value_dim)
+              relative = np.concatenate([row_offset_table[a - i + reach],
+                                         column_offset_table[bb - j + reach]])
+              assert relative.shape == (key_dim,) and half * 2 == key_dim
+              logits.append(float(np.dot(query, key)) + float(np.dot(query, relative)))
+              neighbours.append(value)
+          weights = softmax_1d(logits)
+          acc = np.zeros(value_dim)
+          for weight, value in zip(weights, neighbours):
+            acc += weight * value
+          out[bi, i, j, ni] = acc
+  return heads_to_channels(out)

@@ -39,7 +39,8 @@ def _build(size=SMALL, l2_regularizer=None, norm_activation=None, **fields):
 
 def _attention_layers(model):
   return [l for l in model.layers if isinstance(
-      l, (gsa_layers.GlobalSelfAttention, gsa_layers.AxialContentPositionalAttention))]
+      l, (gsa_layers.GlobalSelfAttention, gsa_layers.AxialContentPositionalAttention,
+          gsa_layers.LocalSelfAttention))]
 
 
 # Every depth, width and attention variant, and Table 5's per-stage choices. Depths
@@ -147,9 +148,11 @@ def test_classification_model_from_experiment_config():
   assert backbone.get_config()["attention_groups"] == [2, 3, 4]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
-def test_classifier_trains_with_finite_gradients_on_every_weight(policy):
+@pytest.mark.parametrize("policy,variant", [
+    pytest.param("float32", "gsa", marks=pytest.mark.slow),
+    pytest.param("mixed_bfloat16", "gsa", marks=pytest.mark.slow),
+    pytest.param("mixed_bfloat16", spec.LOCAL_BASELINE, marks=pytest.mark.slow)])
+def test_classifier_trains_with_finite_gradients_on_every_weight(policy, variant):
   """A few XLA-compiled (`jit_compile=True`) SGD steps on random data, per policy."""
   tf_keras.mixed_precision.set_global_policy(policy)
   try:
@@ -157,7 +160,7 @@ def test_classifier_trains_with_finite_gradients_on_every_weight(policy):
     # gammas of `zero_init_residual` (which hold the branches back at first; see
     # test_zero_init_residual_tames_the_initial_gradients).
     backbone = _build(model_id=26, l2_regularizer=tf_keras.regularizers.L2(1e-4),
-                      zero_init_residual=False)
+                      zero_init_residual=False, attention_variant=variant)
     model = classification_model.ClassificationModel(
         backbone=backbone, num_classes=10, input_specs=_input_specs(SMALL),
         kernel_regularizer=tf_keras.regularizers.L2(1e-4))
@@ -203,7 +206,11 @@ _BAD_CONFIGS = [
      r"`num_heads`=48 .* group 3 .* 256 channels"),
     (dict(width_variant="wide"), 224, r"`width_variant` must be one of 'standard', "
                                       r"'m_resnet', got 'wide'"),
-    (dict(attention_variant="local"), 224, r"`attention_variant` must be one of"),
+    (dict(attention_variant="sasa"), 224, r"`attention_variant` must be one of"),
+    (dict(attention_variant="local", max_relative_shift=3), 224,
+     r"`max_relative_shift` does not apply to attention_variant='local'"),
+    (dict(attention_variant="local", num_heads=64), 224,
+     r"must be even; `num_heads`=64 on residual group 1's 64 channels gives 1 per head"),
     (dict(stem_type="v2"), 224, r"`stem_type` must be one of 'v0', 'v1', got 'v2'"),
     (dict(), 100, r"`input_specs` height must be a multiple of 32 .* got 100"),
     (dict(), 48, r"`input_specs` height must be a multiple of 32 .* got 48"),

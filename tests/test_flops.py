@@ -106,6 +106,8 @@ def test_attention_formula_matches_the_layers_products(variant):
   batch, height, width, channels, heads = 1, 8, 12, 32, 4
   if variant == spec.AXIAL_BASELINE:
     layer = gsa_layers.AxialContentPositionalAttention(channels, num_heads=heads)
+  elif variant == spec.LOCAL_BASELINE:
+    layer = gsa_layers.LocalSelfAttention(channels, num_heads=heads, kernel_size=5)
   else:
     layer = gsa_layers.GlobalSelfAttention.from_variant(variant, channels,
                                                         num_heads=heads)
@@ -114,10 +116,13 @@ def test_attention_formula_matches_the_layers_products(variant):
   counted = flops.layer_flops(layer, shape, shape)[flops.ATTENTION]
   # The formula adds what is not a product: the content softmax over all pixels
   # (3 per key element), and the axial baseline's logit sums and softmaxes
-  # (4 per logit, (height + width) logits per pixel and head).
+  # (4 per logit, (height + width) logits per pixel and head), and the local
+  # baseline's three sums and softmax (5 per logit, kernel_size**2 per pixel and head).
   pixels = height * width
   if variant == spec.AXIAL_BASELINE:
     not_einsum = 4 * pixels * (height + width) * heads
+  elif variant == spec.LOCAL_BASELINE:
+    not_einsum = 5 * pixels * 5**2 * heads
   else:
     not_einsum = 3 * pixels * channels if layer.use_content else 0
   assert counted - not_einsum == _graph_product_flops(layer, shape)

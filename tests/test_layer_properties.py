@@ -50,6 +50,8 @@ def test_gradients_reach_every_trainable_weight(flavour, variant):
   _, layers = flavour
   if variant == spec.AXIAL_BASELINE:
     layer = layers.AxialContentPositionalAttention(8, num_heads=2)
+  elif variant == spec.LOCAL_BASELINE:  # Even key channels per head: 4 over 2 heads.
+    layer = layers.LocalSelfAttention(8, num_heads=2, kernel_size=3, key_channels=4)
   else:
     layer = layers.GlobalSelfAttention.from_variant(variant, 8, num_heads=2)
   x = _inputs([2, 5, 4, 6])
@@ -58,9 +60,12 @@ def test_gradients_reach_every_trainable_weight(flavour, variant):
     loss = tf.reduce_sum(tf.square(layer(x, training=True)) * _inputs([2, 5, 4, 8], 1))
   weights = layer.trainable_weights
   grads = tape.gradient(loss, weights)
-  expected = {"kqv_kernel"} | {f"{a}_embeddings" for a in layer._attended_axes}
-  if len(layer._attended_axes) == 2:
-    expected |= {"gamma", "beta"}
+  if variant == spec.LOCAL_BASELINE:
+    expected = {"kqv_kernel", "row_offset_embeddings", "column_offset_embeddings"}
+  else:
+    expected = {"kqv_kernel"} | {f"{a}_embeddings" for a in layer._attended_axes}
+    if len(layer._attended_axes) == 2:
+      expected |= {"gamma", "beta"}
   assert {w.name.split("/")[-1].split(":")[0] for w in weights} == expected
   for weight, grad in zip(weights, grads):
     assert grad is not None, weight.name

@@ -176,8 +176,8 @@ _CONSTRUCTOR_DOC = """{}: {}
     classifier_activation: activation of the top layer (None returns logits).
     attention_groups: residual groups (1..4) whose 3x3 convolutions are attention
       modules (Table 5); `()` gives the convolutional ResNet of the same depth.
-    attention_variant: 'gsa', a Table 4 ablation or Table 2's 'axial'
-      (`gsa_keras.spec.ATTENTION_VARIANTS`).
+    attention_variant: 'gsa', a Table 4 ablation, Table 2's 'axial' or Table 3's
+      'local' (`gsa_keras.spec.ATTENTION_VARIANTS`).
     num_heads: attention heads (8 in the paper).
     max_relative_shift: `L` of eq. 5; None (default) is global attention.
     stem_type: 'v0' (7x7 convolution) or 'v1' (three 3x3 convolutions).

@@ -74,7 +74,7 @@ class GSAResNet(tf_keras.Model):
       attention_groups: `Sequence[int]` of residual groups (1..4) whose 3x3
         convolutions are attention modules (Table 5); empty for the plain ResNet.
       attention_variant: `str`, one of `gsa_keras.spec.ATTENTION_VARIANTS`:
-        'gsa', a Table 4 ablation, or Table 2's 'axial' baseline.
+        'gsa', a Table 4 ablation, Table 2's 'axial' or Table 3's 'local' baseline.
       num_heads: `int` heads per attention module.
       max_relative_shift: `int` or None, `L` of Appendix B eq. 5; None is global.
       stem_type: `str`, 'v0' (7x7 conv and max pool) or 'v1' (three 3x3 convs and

@@ -20,7 +20,8 @@ class GSAResNet(hyperparams.Config):
     attention_groups: Residual groups (1..4) using the attention module instead of
       the 3x3 convolution (Table 5). Empty gives the convolutional ResNet.
     attention_variant: 'gsa', a Table 4 ablation ('positional', 'content_column',
-      'content_row', 'column', 'row', 'content') or Table 2's 'axial' baseline.
+      'content_row', 'column', 'row', 'content'), Table 2's 'axial' baseline or
+      Table 3's 'local' baseline (7x7 local self-attention; max_relative_shift null).
     num_heads: Attention heads per module (the paper uses 8).
     max_relative_shift: Largest relative offset the positional attention sees;
       None makes it global (Appendix B: L = max(h, w)).

@@ -14,11 +14,12 @@ import os
 from gsa_keras.spec import ATTENTION_VARIANTS
 from gsa_keras.spec import AXIAL_BASELINE
 from gsa_keras.spec import GSA_VARIANTS
+from gsa_keras.spec import LOCAL_BASELINE
 
 _FLAVOUR_EXPORTS = ("GlobalSelfAttention", "AxialContentPositionalAttention",
-                    "transfer_weights")
+                    "LocalSelfAttention", "transfer_weights")
 __all__ = list(_FLAVOUR_EXPORTS) + ["ATTENTION_VARIANTS", "AXIAL_BASELINE", "GSA_VARIANTS",
-                                    "tf_keras_is_legacy"]
+                                    "LOCAL_BASELINE", "tf_keras_is_legacy"]
 
 
 def tf_keras_is_legacy():

@@ -26,13 +26,12 @@ def _spatial_size(value):
   return pair
 
 
-class AxialAttentionBase:
-  """What the GSA module and the Table 2 axial baseline share.
+class AttentionBase:
+  """What every attention layer here shares: heads, the fused K/Q/V kernel (eq. 3).
 
-  The fused K/Q/V kernel (eq. 3), one relative embedding table per attended axis shared
-  by all heads (eqs. 5-6), the batch normalisation between the column and the row
-  attention (Appendix B), argument and shape checks, and the Keras plumbing. Subclasses
-  say which terms they use (`_uses_keys`, `_attended_axes`) and implement `_attend`.
+  Argument checks for `filters`, `num_heads`, `key_channels` and the initializer and
+  regularizer of every weight, the input-shape checks, weight creation, the output
+  shape and the config of those arguments.
   """
 
   _keras = None  # Set by `binding.bind_layers`.
@@ -41,13 +40,8 @@ class AxialAttentionBase:
                filters,
                num_heads=8,
                key_channels=None,
-               max_relative_shift=None,
-               spatial_size=None,
                kernel_initializer="VarianceScaling",
                kernel_regularizer=None,
-               norm_momentum=0.9,
-               norm_epsilon=1e-3,
-               use_sync_bn=False,
                **kwargs):
     super().__init__(**kwargs)
     self.filters = spec.check_positive_int(filters, "filters")
@@ -60,31 +54,10 @@ class AxialAttentionBase:
     if key_channels is not None and key_channels % num_heads:
       raise ValueError(f"`key_channels` ({key_channels}) must be divisible by `num_heads` "
                        f"({num_heads}).")
-    self.max_relative_shift = spec.check_max_relative_shift(max_relative_shift)
-    self.spatial_size = _spatial_size(spatial_size)
     self.kernel_initializer = self._keras.initializers.get(kernel_initializer)
     self.kernel_regularizer = self._keras.regularizers.get(kernel_regularizer)
-    self.norm_momentum = norm_momentum
-    self.norm_epsilon = norm_epsilon
-    self.use_sync_bn = use_sync_bn
-
-  # -- What a subclass uses. ------------------------------------------------------------
 
   _uses_keys = True
-
-  @property
-  def _attended_axes(self):
-    """The positional axes ('column', 'row') this layer attends along, in order."""
-    return ops.AXES
-
-  @property
-  def _uses_column_norm(self):
-    return len(self._attended_axes) == 2
-
-  def _attend(self, keys, queries, values, positions, training):
-    raise NotImplementedError
-
-  # -- Shapes. ----------------------------------------------------------------------------
 
   def _checked_input_shape(self, input_shape):
     """Validates an input shape; returns it as a list of 4 entries."""
@@ -103,6 +76,94 @@ class AxialAttentionBase:
           f"({self.num_heads}), since `key_channels` defaults to them; or pass "
           "`key_channels`.")
     return shape
+
+  def compute_output_shape(self, input_shape):
+    shape = tf.TensorShape(input_shape).as_list()
+    return tuple(shape[:3] + [self.filters])
+
+  def _build_projection(self, shape):
+    """Sets `_key_dim` and creates eq. 3's fused `(d, heads, [k] + k + v)` kernel."""
+    self._key_dim = (self.key_channels or shape[3]) // self.num_heads
+    value_dim = self.filters // self.num_heads
+    projected = (2 if self._uses_keys else 1) * self._key_dim + value_dim
+    self.kqv_kernel = self._add_kernel("kqv_kernel", (shape[3], self.num_heads, projected))
+
+  def _add_kernel(self, name, shape):
+    # A fresh initializer per weight: an unseeded tf_keras initializer instance returns
+    # the same values on every call.
+    initializer = self.kernel_initializer.__class__.from_config(
+        self.kernel_initializer.get_config())
+    return self.add_weight(name=name, shape=shape, initializer=initializer,
+                           regularizer=self.kernel_regularizer, trainable=True)
+
+  def _project_kqv(self, inputs):
+    """Eq. 3: keys (or None), queries and values, `(b, x, y, n, c)` each."""
+    return ops.project_kqv(inputs, tf.cast(self.kqv_kernel, self.compute_dtype),
+                           self._key_dim, with_keys=self._uses_keys)
+
+  def _output(self, outputs, inputs):
+    """`(b, x, y, n, v)` per-head outputs as `(b, x, y, filters)`."""
+    dynamic = tf.shape(inputs)
+    return tf.reshape(outputs, [dynamic[0], dynamic[1], dynamic[2], self.filters])
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(
+        filters=self.filters,
+        num_heads=self.num_heads,
+        key_channels=self.key_channels,
+        kernel_initializer=self._keras.initializers.serialize(self.kernel_initializer),
+        kernel_regularizer=(self._keras.regularizers.serialize(self.kernel_regularizer)
+                            if self.kernel_regularizer else None),
+    )
+    return config
+
+
+class AxialAttentionBase(AttentionBase):
+  """What the GSA module and the Table 2 axial baseline share.
+
+  Besides `AttentionBase`: one relative embedding table per attended axis shared by all
+  heads (eqs. 5-6) and the batch normalisation between the column and the row
+  attention (Appendix B). Subclasses say which terms they use (`_uses_keys`,
+  `_attended_axes`) and implement `_attend`.
+  """
+
+  def __init__(self,
+               filters,
+               num_heads=8,
+               key_channels=None,
+               max_relative_shift=None,
+               spatial_size=None,
+               kernel_initializer="VarianceScaling",
+               kernel_regularizer=None,
+               norm_momentum=0.9,
+               norm_epsilon=1e-3,
+               use_sync_bn=False,
+               **kwargs):
+    super().__init__(filters, num_heads=num_heads, key_channels=key_channels,
+                     kernel_initializer=kernel_initializer,
+                     kernel_regularizer=kernel_regularizer, **kwargs)
+    self.max_relative_shift = spec.check_max_relative_shift(max_relative_shift)
+    self.spatial_size = _spatial_size(spatial_size)
+    self.norm_momentum = norm_momentum
+    self.norm_epsilon = norm_epsilon
+    self.use_sync_bn = use_sync_bn
+
+  # -- What a subclass uses. ------------------------------------------------------------
+
+  @property
+  def _attended_axes(self):
+    """The positional axes ('column', 'row') this layer attends along, in order."""
+    return ops.AXES
+
+  @property
+  def _uses_column_norm(self):
+    return len(self._attended_axes) == 2
+
+  def _attend(self, keys, queries, values, positions, training):
+    raise NotImplementedError
+
+  # -- Shapes. ----------------------------------------------------------------------------
 
   def _table_reaches(self, shape):
     """The largest shift `M` each embedding table must cover, per attended axis."""
@@ -137,10 +198,6 @@ class AxialAttentionBase:
             "`gsa_keras.layers.transfer_weights` to reuse trained weights) or set "
             "`max_relative_shift`.")
 
-  def compute_output_shape(self, input_shape):
-    shape = tf.TensorShape(input_shape).as_list()
-    return tuple(shape[:3] + [self.filters])
-
   # -- Weights. ---------------------------------------------------------------------------
 
   def build(self, input_shape):
@@ -148,10 +205,7 @@ class AxialAttentionBase:
     reaches = self._table_reaches(shape)
     self._check_covered(shape, reaches)
     self._reaches = reaches
-    self._key_dim = (self.key_channels or shape[3]) // self.num_heads
-    value_dim = self.filters // self.num_heads
-    projected = (2 if self._uses_keys else 1) * self._key_dim + value_dim
-    self.kqv_kernel = self._add_kernel("kqv_kernel", (shape[3], self.num_heads, projected))
+    self._build_projection(shape)
     for axis, reach in self._reaches.items():
       setattr(self, f"{axis}_embeddings",
               self._add_kernel(f"{axis}_embeddings", (2 * reach + 1, self._key_dim)))
@@ -162,14 +216,6 @@ class AxialAttentionBase:
       with tf.name_scope(self.column_norm.name):  # tf_keras names weights by scope.
         self.column_norm.build(shape[:3] + [self.filters])
     super().build(input_shape)
-
-  def _add_kernel(self, name, shape):
-    # A fresh initializer per weight: an unseeded tf_keras initializer instance returns
-    # the same values on every call.
-    initializer = self.kernel_initializer.__class__.from_config(
-        self.kernel_initializer.get_config())
-    return self.add_weight(name=name, shape=shape, initializer=initializer,
-                           regularizer=self.kernel_regularizer, trainable=True)
 
   # -- Forward pass. ------------------------------------------------------------------------
 
@@ -191,16 +237,12 @@ class AxialAttentionBase:
               "its relative embeddings cover")
       table = tf.cast(getattr(self, f"{axis}_embeddings"), self.compute_dtype)
       positions[axis] = ops.relative_to_absolute(table, length, self.max_relative_shift)
-    keys, queries, values = ops.project_kqv(
-        inputs, tf.cast(self.kqv_kernel, self.compute_dtype), self._key_dim,
-        with_keys=self._uses_keys)
+    keys, queries, values = self._project_kqv(inputs)
     return keys, queries, values, positions
 
   def call(self, inputs, training=None):
     keys, queries, values, positions = self._project(inputs)
-    outputs = self._attend(keys, queries, values, positions, training)
-    dynamic = tf.shape(inputs)
-    return tf.reshape(outputs, [dynamic[0], dynamic[1], dynamic[2], self.filters])
+    return self._output(self._attend(keys, queries, values, positions, training), inputs)
 
   def _normalize_column_output(self, column_output, training):
     """Appendix B: batch normalisation between the column and the row attention."""
@@ -211,14 +253,8 @@ class AxialAttentionBase:
   def get_config(self):
     config = super().get_config()
     config.update(
-        filters=self.filters,
-        num_heads=self.num_heads,
-        key_channels=self.key_channels,
         max_relative_shift=self.max_relative_shift,
         spatial_size=self.spatial_size,
-        kernel_initializer=self._keras.initializers.serialize(self.kernel_initializer),
-        kernel_regularizer=(self._keras.regularizers.serialize(self.kernel_regularizer)
-                            if self.kernel_regularizer else None),
         norm_momentum=self.norm_momentum,
         norm_epsilon=self.norm_epsilon,
         use_sync_bn=self.use_sync_bn,
@@ -360,4 +396,70 @@ class AxialContentPositionalAttention(AxialAttentionBase):
     return outputs
 
 
-LAYER_DEFINITIONS = (GlobalSelfAttention, AxialContentPositionalAttention)
+class LocalSelfAttention(AttentionBase):
+  """Table 3's local baseline: stand-alone self-attention (Ramachandran et al. 2019).
+
+  Each pixel attends with a softmax to its `kernel_size x kernel_size` neighbourhood
+  N(i, j), per head (issue 14's equation, `gsa_keras.ops.local_attention`):
+
+      y_ij = sum_{(a,b) in N(i,j)} softmax_ab(q_ij . k_ab + q_ij . r_{a-i,b-j}) v_ab
+
+  Input `(batch, height, width, channels)`, output `(batch, height, width, filters)`,
+  any input size (the window does not depend on it). Neighbours outside the image are
+  padding and take no weight.
+
+  - Keys, queries and values come from the GSA module's fused 1x1 projection (eq. 3),
+    so the layer has the GSA module's parameters but for the embeddings.
+  - `r_{a-i,b-j}` concatenates a row-offset embedding (`row_offset_embeddings`,
+    `(kernel_size, key_channels / num_heads / 2)`, row `a - i + kernel_size // 2`) for
+    the first half of each head's key channels and a column-offset embedding
+    (`column_offset_embeddings`, the same shape) for the second half; both are shared
+    by the heads.
+
+  Args:
+    filters: output (value) channels; divisible by `num_heads`.
+    num_heads: attention heads (8 in the paper's baseline).
+    kernel_size: the neighbourhood's side, odd (default 7, Ramachandran et al.'s).
+    key_channels: key/query channels, divisible by `num_heads` into an even number per
+      head; default the input's.
+    kernel_initializer, kernel_regularizer: for every weight: the projection kernel and
+      both embedding tables.
+    **kwargs: standard `Layer` arguments (`name`, `dtype`, ...).
+  """
+
+  def __init__(self, filters, num_heads=8, kernel_size=spec.LOCAL_KERNEL_SIZE,
+               key_channels=None, **kwargs):
+    super().__init__(filters, num_heads=num_heads, key_channels=key_channels, **kwargs)
+    self.kernel_size = spec.check_kernel_size(kernel_size)
+    if key_channels is not None:
+      spec.check_local_key_dim(key_channels // num_heads,
+                               f"`key_channels`={key_channels} over `num_heads`={num_heads}")
+
+  def build(self, input_shape):
+    shape = self._checked_input_shape(input_shape)
+    spec.check_local_key_dim(
+        (self.key_channels or shape[3]) // self.num_heads,
+        f"{type(self).__name__}: the input channels ({shape[3]}, the default "
+        f"`key_channels`) over `num_heads`={self.num_heads}")
+    self._build_projection(shape)
+    table_shape = (self.kernel_size, self._key_dim // 2)
+    self.row_offset_embeddings = self._add_kernel("row_offset_embeddings", table_shape)
+    self.column_offset_embeddings = self._add_kernel("column_offset_embeddings",
+                                                     table_shape)
+    super().build(input_shape)
+
+  def call(self, inputs, training=None):
+    del training  # No batch normalisation or dropout inside.
+    keys, queries, values = self._project_kqv(inputs)
+    tables = [tf.cast(table, self.compute_dtype)
+              for table in (self.row_offset_embeddings, self.column_offset_embeddings)]
+    return self._output(ops.local_attention(queries, keys, values, *tables), inputs)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(kernel_size=self.kernel_size)
+    return config
+
+
+LAYER_DEFINITIONS = (GlobalSelfAttention, AxialContentPositionalAttention,
+                     LocalSelfAttention)

@@ -9,5 +9,7 @@ binding.require_tensorflow_backend(keras)
 _layers = binding.bind_layers(keras, __name__)
 GlobalSelfAttention = _layers.GlobalSelfAttention
 AxialContentPositionalAttention = _layers.AxialContentPositionalAttention
+LocalSelfAttention = _layers.LocalSelfAttention
 
-__all__ = ["GlobalSelfAttention", "AxialContentPositionalAttention", "transfer_weights"]
+__all__ = ["GlobalSelfAttention", "AxialContentPositionalAttention", "LocalSelfAttention",
+           "transfer_weights"]

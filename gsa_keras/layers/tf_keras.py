@@ -8,5 +8,7 @@ from gsa_keras.layers.weights import transfer_weights
 _layers = binding.bind_layers(tf_keras, __name__)
 GlobalSelfAttention = _layers.GlobalSelfAttention
 AxialContentPositionalAttention = _layers.AxialContentPositionalAttention
+LocalSelfAttention = _layers.LocalSelfAttention
 
-__all__ = ["GlobalSelfAttention", "AxialContentPositionalAttention", "transfer_weights"]
+__all__ = ["GlobalSelfAttention", "AxialContentPositionalAttention", "LocalSelfAttention",
+           "transfer_weights"]

@@ -1,4 +1,5 @@
-"""The math core: the paper's equations (Appendix B, eqs. 3-8) as TensorFlow functions.
+"""The math core: the paper's equations (Appendix B, eqs. 3-8) as TensorFlow functions,
+and Table 3's local self-attention baseline (`local_attention`).
 
 Keras-free; the layers in `gsa_keras.layers` are thin shells around these.
 """
@@ -12,6 +13,9 @@ from gsa_keras.ops.attention import positional_scores
 from gsa_keras.ops.attention import project_kqv
 from gsa_keras.ops.attention import score_blocks
 from gsa_keras.ops.attention import spatial_softmax
+from gsa_keras.ops.local_attention import local_attention
+from gsa_keras.ops.local_attention import neighbourhood
+from gsa_keras.ops.local_attention import relative_logits
 from gsa_keras.ops.relative_positions import neighbourhood_mask
 from gsa_keras.ops.relative_positions import relative_to_absolute
 from gsa_keras.ops.relative_positions import resize_relative_embeddings
