@@ -1,8 +1,9 @@
-"""Module level: GSA vs Conv2D 3x3 vs dense attention at ResNet-50's stage shapes.
+"""Module level: GSA vs Conv2D 3x3 vs local and dense attention at ResNet-50's stage shapes.
 
 For every stage shape, batch size, execution mode (graph, XLA) and pass (forward,
-forward+backward), the three operators are timed side by side in one process; the
-dense attention is skipped where its attention maps would not fit the memory budget.
+forward+backward), the operators (`operators.OPERATORS`) are timed side by side in one
+process; the dense attention is skipped where its attention maps would not fit the
+memory budget.
 """
 
 import dataclasses

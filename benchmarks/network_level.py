@@ -1,6 +1,7 @@
-"""Network level: GSA-ResNet vs the Model Garden's ResNet, inference and training step.
+"""Network level: GSA-ResNet vs the Model Garden's ResNet, inference and training step,
+beside Table 3's local-attention ResNet and Table 5's GSA-ResNet with GSA in groups 2-4.
 
-Both networks are Model Garden `ClassificationModel`s
+The networks are Model Garden `ClassificationModel`s
 (`gsa_keras.classifier.build_classifier`) timed side by side per batch size and execution
 mode. Parameters are counted on the timed models, FLOPs with `gsa_keras.flops` (the
 convolutional ResNet's on the project's `gsa_resnet` with no attention groups, which is
@@ -25,6 +26,11 @@ from gsa_keras.configs import backbones as backbone_configs
 
 GSA = "gsa_resnet"
 RESNET = "resnet"
+LOCAL = "local_resnet"  # Table 3: local self-attention (Ramachandran et al. 2019).
+GSA_GROUPS_234 = "gsa_resnet_groups234"  # Table 5 row 2: GSA in groups 2-4 only.
+# The attention networks' `GSAResNet` config fields; RESNET is the Model Garden's.
+_ATTENTION_NETWORKS = {GSA: {}, LOCAL: dict(attention_variant="local"),
+                       GSA_GROUPS_234: dict(attention_groups=[2, 3, 4])}
 INFERENCE = "inference"
 TRAINING = "training step"
 STEPS = (INFERENCE, TRAINING)
@@ -44,16 +50,20 @@ class Settings:
 
 
 def network_names(model_id: int) -> Dict[str, str]:
-  """The paper's names of the two networks (`gsa_keras.paper.BY_NAME` keys)."""
-  return {GSA: f"GSA-ResNet-{model_id}", RESNET: f"ResNet-{model_id}"}
+  """The paper's names of the networks (`gsa_keras.paper.BY_NAME` keys), GSA and ResNet
+  first."""
+  return {GSA: f"GSA-ResNet-{model_id}", RESNET: f"ResNet-{model_id}",
+          LOCAL: f"Local-ResNet-{model_id}",
+          GSA_GROUPS_234: f"GSA-ResNet-{model_id}, groups 2-4"}
 
 
 def build_networks(settings: Settings) -> Dict[str, tf_keras.Model]:
   configs = {
-      GSA: backbone_configs.GSAResNet(model_id=settings.model_id),
-      RESNET: backbone_configs.Backbone(
-          type="resnet", resnet=vision_backbones.ResNet(model_id=settings.model_id)),
-  }
+      key: backbone_configs.GSAResNet(model_id=settings.model_id, **fields)
+      for key, fields in _ATTENTION_NETWORKS.items()}
+  configs[RESNET] = backbone_configs.Backbone(
+      type="resnet", resnet=vision_backbones.ResNet(model_id=settings.model_id))
+  configs = {key: configs[key] for key in network_names(settings.model_id)}
   return {name: classifier.build_classifier(config, settings.input_size,
                                             settings.num_classes)
           for name, config in configs.items()}
@@ -67,15 +77,16 @@ def costs(models: Dict[str, tf_keras.Model], settings: Settings) -> Dict[str, di
   """Parameters and FLOPs (one image) of each network, beside the paper's."""
   conv_config = backbone_configs.GSAResNet(model_id=settings.model_id,
                                            attention_groups=[])
-  counted = {GSA: flops.count_params_and_flops(models[GSA]),
-             RESNET: flops.count_params_and_flops(conv_config, settings.input_size,
-                                                  settings.num_classes)}
+  counted = {key: flops.count_params_and_flops(models[key])
+             for key in _ATTENTION_NETWORKS}
+  counted[RESNET] = flops.count_params_and_flops(conv_config, settings.input_size,
+                                                 settings.num_classes)
   numbers = {}
   if (settings.input_size, settings.num_classes) == (224, 1000):
-    numbers = {n.name: {"paper_params": round(n.params_m * 1e6),
-                        "paper_flops": round(n.gflops * 1e9),
+    numbers = {n.name: {"paper_params": n.params_m and round(n.params_m * 1e6),
+                        "paper_flops": n.gflops and round(n.gflops * 1e9),
                         "paper_runtime_ms": n.runtime_ms}
-               for n in paper.with_params_and_flops()}
+               for n in paper.NETWORKS}
   results = {}
   for key, name in network_names(settings.model_id).items():
     params = _trainable_params(models[key])
@@ -136,6 +147,12 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict:
                 name: factor * network_costs[name]["flops"] * batch / t.median / 1e9
                 for name, t in timings.items() if network_costs[name]["flops"]},
             "ratio": timing.paired_ratio(timings[GSA], timings[RESNET]),
+            # Every other network against GSA-ResNet and ResNet, e.g. the paper's
+            # runtime claim local_resnet/gsa_resnet (131.9 / 31.7 ms on a TPUv3).
+            "ratios": {f"{name}/{base}": timing.paired_ratio(timings[name],
+                                                             timings[base])
+                       for base in (GSA, RESNET) for name in timings
+                       if name not in (GSA, base)},
         })
         log(f"network batch {batch} {mode} {step}: " + ", ".join(
             f"{name} {t.median * 1e3:.1f} ms" for name, t in timings.items()) +

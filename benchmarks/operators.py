@@ -2,11 +2,15 @@
 
 - `gsa`: the GSA module (`gsa_keras.layers.tf_keras.GlobalSelfAttention`).
 - `conv3x3`: the 3x3 convolution it replaces in a ResNet, same channels, no bias.
+- `local_attention`: Table 3's local self-attention over 7x7 neighbourhoods
+  (`gsa_keras.layers.tf_keras.LocalSelfAttention`), same heads and projection: the
+  operator the paper's runtime claim compares GSA with.
 - `dense_attention`: dense global softmax attention with the same heads and the same
   fused K/Q/V projection (`gsa_keras.ops.project_kqv`): every pixel attends to every
   pixel, `softmax(Q K^T / sqrt(k)) V`, so time and memory grow with pixels^2.
 
-FLOPs of the GSA module and the convolution come from `gsa_keras.flops`; the dense
+FLOPs of the GSA module, the local attention and the convolution come from
+`gsa_keras.flops`; the dense
 attention, which the project does not otherwise use, is counted here the same way.
 """
 
@@ -18,13 +22,16 @@ import tf_keras
 
 from gsa_keras import flops
 from gsa_keras import ops
+from gsa_keras import spec
 from gsa_keras.layers import tf_keras as gsa_layers
 
 GSA = "gsa"
 CONV = "conv3x3"
+LOCAL = "local_attention"
 DENSE = "dense_attention"
-OPERATORS = (GSA, CONV, DENSE)
-LABELS = {GSA: "GSA", CONV: "Conv2D 3x3", DENSE: "dense attention"}
+OPERATORS = (GSA, CONV, LOCAL, DENSE)
+LABELS = {GSA: "GSA", CONV: "Conv2D 3x3", LOCAL: "local attention 7x7",
+          DENSE: "dense attention"}
 NUM_HEADS = 8
 # Execution modes of `tf.function`: name -> `jit_compile`.
 MODES = {"graph": False, "xla": True}
@@ -81,6 +88,9 @@ def build(operator: str, input_shape: Sequence[int]) -> tf_keras.layers.Layer:
     layer = gsa_layers.GlobalSelfAttention(channels, num_heads=NUM_HEADS)
   elif operator == CONV:
     layer = tf_keras.layers.Conv2D(channels, 3, padding="same", use_bias=False)
+  elif operator == LOCAL:
+    layer = gsa_layers.LocalSelfAttention(channels, num_heads=NUM_HEADS,
+                                          kernel_size=spec.LOCAL_KERNEL_SIZE)
   elif operator == DENSE:
     layer = DenseGlobalAttention(channels, num_heads=NUM_HEADS)
   else:
@@ -113,7 +123,8 @@ def estimated_bytes(operator: str, input_shape: Sequence[int],
                     pass_: str = FORWARD) -> Optional[int]:
   """Roughly the memory the dense attention needs at its peak, to skip sizes that do
   not fit before allocating them; None for the others (their largest tensors grow
-  as pixels^1.5, and the scale probes cap their memory instead)."""
+  as pixels^1.5, or as pixels for the local attention's gathered neighbourhoods, and
+  the scale probes cap their memory instead)."""
   if operator != DENSE:
     return None
   batch, height, width, _ = (int(d) for d in input_shape)

@@ -77,7 +77,8 @@ def machine_section(machine: dict) -> str:
 
 
 def module_section(rows: List[dict]) -> str:
-  names = operators.OPERATORS
+  # The operators the run measured (a run older than the local attention has three).
+  names = [n for n in operators.OPERATORS if n in rows[0]["operators"]]
   header = (["shape", "batch", "mode", "pass"] +
             [f"{operators.LABELS[n]} ms" for n in names] +
             [f"{operators.LABELS[n]} GFLOP/s" for n in names] +
@@ -89,8 +90,9 @@ def module_section(rows: List[dict]) -> str:
                 [_operator_cell(cells[n], "time") for n in names] +
                 [_operator_cell(cells[n], "flops") for n in names] +
                 [_num(row["ratios"].get(f"{operators.GSA}/{n}")) for n in names[1:]])
-  return ("GSA vs Conv2D 3x3 (same channels) vs dense global softmax attention (same "
-          "8 heads), one module, float32. Times are medians of interleaved rounds; "
+  return ("GSA vs Conv2D 3x3 (same channels) vs local 7x7 softmax attention (Table 3's "
+          "baseline) vs dense global softmax attention (both with the same 8 heads and "
+          "projection), one module, float32. Times are medians of interleaved rounds; "
           "ratios are medians of per-round ratios. GFLOP/s counts FLOPs as "
           "`gsa_keras.flops` does; forward+backward counts 3x the forward FLOPs.\n\n" +
           table(header, body))
@@ -103,9 +105,11 @@ def network_section(network: dict) -> str:
                 _num(c["paper_flops"], 1, 1e9, "G"), _num(c["paper_runtime_ms"], 1)]
                for c in costs.values()]
   names = {key: c["name"] for key, c in costs.items()}
+  ratio_names = [(pair, _ratio_label(pair, names)) for pair in _RATIOS
+                 if pair in network["rows"][0].get("ratios", {})]
   time_rows = [[r["batch"], r["mode"], r["step"]] +
                [_ms(r["timings"][k]["median"]) for k in names] +
-               [_num(r["ratio"])] +
+               [_num(r["ratio"])] + [_num(r["ratios"][pair]) for pair, _ in ratio_names] +
                [_num(r["gflops_per_second"].get(k), 1) for k in names]
                for r in network["rows"]]
   return (f"Model Garden `ClassificationModel`s at {network['input_size']}x"
@@ -116,7 +120,27 @@ def network_section(network: dict) -> str:
           table(["network", "params", "paper", "FLOPs", "paper", "paper runtime (ms)"],
                 cost_rows) + "\n\n" +
           table(["batch", "mode", "step"] + [f"{n} ms" for n in names.values()] +
-                ["ratio"] + [f"{n} GFLOP/s" for n in names.values()], time_rows))
+                ["ratio"] + [label for _, label in ratio_names] +
+                [f"{n} GFLOP/s" for n in names.values()], time_rows))
+
+
+# The network ratios shown beside GSA-ResNet / ResNet, when the run has them: the
+# paper's runtime claim (local vs GSA) and Table 5's GSA in groups 2-4 against both.
+_RATIOS = (f"{network_level.LOCAL}/{network_level.GSA}",
+           f"{network_level.GSA_GROUPS_234}/{network_level.GSA}",
+           f"{network_level.GSA_GROUPS_234}/{network_level.RESNET}")
+
+
+def _ratio_label(pair: str, names: dict) -> str:
+  numerator, denominator = pair.split("/")
+  return f"{names[numerator]} / {names[denominator]}"
+
+
+def paper_runtime_ratio(network: dict, pair: str) -> Optional[float]:
+  """The paper's TPUv3 runtime ratio of a pair of networks, if it has both runtimes."""
+  runtimes = [network["costs"].get(key, {}).get("paper_runtime_ms")
+              for key in pair.split("/")]
+  return None if None in runtimes else runtimes[0] / runtimes[1]
 
 
 def _scale_cell(point: dict, key: str) -> str:
@@ -165,19 +189,28 @@ def _module_target_rows(rows: List[dict]) -> List[List[str]]:
     result.append([f"GSA / Conv2D 3x3 forward time, {'x'.join(map(str, shape))}",
                    f"<= {MODULE_TARGET}", measured,
                    _yes(all(r <= MODULE_TARGET for r in ratios.values()))])
+  for shape in module_level.STAGE_SHAPES:  # Reported: GSA against local attention.
+    local = {(r["mode"], r["batch"]): r["ratios"][f"{operators.GSA}/{operators.LOCAL}"]
+             for r in rows if tuple(r["shape"]) == shape and
+             r["pass"] == operators.FORWARD and
+             f"{operators.GSA}/{operators.LOCAL}" in r["ratios"]}
+    if local:
+      result.append([f"GSA / local attention 7x7 forward time, "
+                     f"{'x'.join(map(str, shape))}", "reported",
+                     ", ".join(f"{mode} b{batch} {ratio:.2f}"
+                               for (mode, batch), ratio in sorted(local.items())), "-"])
   return result
 
 
 def paper_ratio(network: dict) -> Optional[float]:
   """GSA-ResNet / ResNet inference time in the paper (Table 6, TPUv3), if it has both."""
-  runtimes = [network["costs"][key]["paper_runtime_ms"]
-              for key in (network_level.GSA, network_level.RESNET)]
-  return None if None in runtimes else runtimes[0] / runtimes[1]
+  return paper_runtime_ratio(network, f"{network_level.GSA}/{network_level.RESNET}")
 
 
 def _network_target_rows(network: dict) -> List[List[str]]:
   result = []
   names = [c["name"] for c in network["costs"].values()]
+  names_by_key = {key: c["name"] for key, c in network["costs"].items()}
   paper = paper_ratio(network)
   for row in network["rows"]:
     if row["batch"] != TARGET_BATCH:
@@ -191,6 +224,14 @@ def _network_target_rows(network: dict) -> List[List[str]]:
                      _yes(met)])
     else:
       result.append([label, "reported", f"{row['ratio']:.2f}", "-"])
+    for pair, ratio in row.get("ratios", {}).items():
+      if pair not in _RATIOS:
+        continue
+      paper = paper_runtime_ratio(network, pair)
+      result.append([f"{_ratio_label(pair, names_by_key)} {row['step']} time, batch "
+                     f"{row['batch']}, {row['mode']}",
+                     "reported" + (f" (paper, TPUv3: {paper:.2f})" if paper else ""),
+                     f"{ratio:.2f}", "-"])
   return result
 
 

@@ -31,7 +31,7 @@ from benchmarks import timing
 
 SIZES = (32, 48, 64, 96, 128, 192, 256, 384, 512)
 QUICK_SIZES = (8, 16)
-SCALED_OPERATORS = (operators.GSA, operators.DENSE)
+SCALED_OPERATORS = (operators.GSA, operators.LOCAL, operators.DENSE)
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 _KB = 1024  # /proc/self/status reports kilobytes.
 _PROC_STATUS = pathlib.Path("/proc/self/status")

@@ -106,6 +106,8 @@ def test_scale_estimates_dense_memory_instead_of_running_it(monkeypatch):
   results = scale.run(settings, log=lambda message: None)
   # (8 heads, 64^2, 64^2) float32 maps are 512 MB: 64 is over the budget, 128 not run.
   assert probed == [("gsa", 16), ("gsa", 32), ("gsa", 64), ("gsa", 128),
+                    ("local_attention", 16), ("local_attention", 32),
+                    ("local_attention", 64), ("local_attention", 128),
                     ("dense_attention", 16), ("dense_attention", 32)]
   dense = results[operators.DENSE]["points"]
   assert dense[2]["status"] == "out of memory (needs ~1.0 GB)"
@@ -266,3 +268,33 @@ def test_quick_suite_runs_end_to_end(tmp_path, capsys):
   for png in tmp_path.glob("*.png"):
     image = tf.io.decode_png(tf.io.read_file(str(png)))
     assert image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_report_shows_local_attention_and_groups_234_ratios(tmp_path):
+  """The local-attention and groups 2-4 rows reach the targets table, with the paper's
+  TPUv3 ratio beside the measured one (131.9 / 31.7 ms for local vs GSA)."""
+  results = _synthetic_results()
+  network = results["network_level"]
+  names = network_level.network_names(50)
+  for key in (network_level.LOCAL, network_level.GSA_GROUPS_234):
+    network["costs"][key] = dict(network["costs"][network_level.GSA], name=names[key],
+                                 label=names[key],
+                                 paper_runtime_ms=paper.network(names[key]).runtime_ms)
+  for row in network["rows"]:
+    row["timings"] = {k: _timing(0.1) for k in network["costs"]}
+    row["ratios"] = {"local_resnet/gsa_resnet": 3.5, "gsa_resnet_groups234/gsa_resnet": 0.8,
+                     "gsa_resnet_groups234/resnet": 1.1, "local_resnet/resnet": 4.0}
+  for row in results["module_level"]:
+    row["operators"][operators.LOCAL] = row["operators"][operators.CONV]
+    row["ratios"]["gsa/local_attention"] = 0.25
+  report.write(results, tmp_path)
+  markdown = (tmp_path / report.REPORT_MD).read_text()
+  targets = markdown.split("## Targets")[1].split("##")[0]
+  assert ("| Local-ResNet-50 / GSA-ResNet-50 inference time, batch 8, graph | reported "
+          "(paper, TPUv3: 4.16) | 3.50 | - |") in targets
+  assert ("| GSA-ResNet-50, groups 2-4 / ResNet-50 inference time, batch 8, graph | "
+          "reported (paper, TPUv3: 1.26) | 1.10 | - |") in targets
+  assert ("| GSA / local attention 7x7 forward time, 56x56x64 | reported | graph b1 0.25, "
+          "graph b8 0.25, xla b1 0.25, xla b8 0.25 | - |") in targets
+  assert "local attention 7x7 ms" in markdown
+  assert "Local-ResNet-50 / GSA-ResNet-50 |" in markdown
