@@ -74,6 +74,7 @@ ARMS = (
     Arm("content_column", "table4_content_column.yaml", "Table 4", "content + column"),
     Arm("content_row", "table4_content_row.yaml", "Table 4", "content + row"),
     Arm("axial", "table2_axial.yaml", "Table 2", "axial content + positional"),
+    Arm("local", "table3_local.yaml", "Table 3", "7x7 local self-attention"),
     Arm("groups234", "table5_groups234.yaml", "Table 5", "GSA in groups 2-4"),
     Arm("groups34", "table5_groups34.yaml", "Table 5", "GSA in groups 3-4"),
 )
