@@ -15,6 +15,7 @@ returning `logits` and `probs`, with the evaluation preprocessing inside the gra
 from absl import app
 from absl import flags
 
+from gsa_keras import cli
 from gsa_keras import runs
 from gsa_keras.serving import export_lib
 
@@ -48,7 +49,7 @@ def define_flags():
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  with runs.command_line_errors("gsa_keras.export"):
+  with cli.command_line_errors("gsa_keras.export"):
     # Everything the user can get wrong, before any model is built.
     params = export_lib.load_params(
         FLAGS.experiment, FLAGS.config_file or (), FLAGS.params_override)

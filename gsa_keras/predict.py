@@ -18,6 +18,7 @@ from absl import flags
 import numpy as np
 import tensorflow as tf
 
+from gsa_keras import cli
 from gsa_keras.serving import image_size
 
 FLAGS = flags.FLAGS
@@ -128,24 +129,19 @@ def predict(serve_image_bytes, image_paths: Sequence[str],
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  for path in FLAGS.image:
-    if not tf.io.gfile.exists(path):
-      raise SystemExit(f"gsa_keras.predict: error: --image: no file {path!r}.")
-    try:  # A directory, an unreadable or empty file: before the model is loaded.
-      read_image_file(path)
-    except ValueError as e:
-      raise SystemExit(f"gsa_keras.predict: error: {e}") from None
-  try:
-    saved_model = tf.saved_model.load(FLAGS.saved_model)
-    serve = saved_model.signatures[SIGNATURE]
-  except (OSError, KeyError) as e:
-    raise SystemExit(f"gsa_keras.predict: error: --saved_model: {FLAGS.saved_model!r}"
-                     f" is not a gsa_keras export ({e}).") from None
-  try:
+  with cli.command_line_errors("gsa_keras.predict"):
+    for path in FLAGS.image:
+      if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"--image: no file {path!r}.")
+      read_image_file(path)  # A directory, an unreadable or empty file: error now.
+    try:
+      saved_model = tf.saved_model.load(FLAGS.saved_model)
+      serve = saved_model.signatures[SIGNATURE]
+    except (OSError, KeyError) as e:
+      raise ValueError(f"--saved_model: {FLAGS.saved_model!r} is not a gsa_keras "
+                       f"export ({e}).") from None
     probs = predict(serve, FLAGS.image, max_image_pixels(saved_model))
     labels = read_labels(FLAGS.labels, probs.shape[-1])
-  except ValueError as e:
-    raise SystemExit(f"gsa_keras.predict: error: {e}") from None
   for path, row in zip(FLAGS.image, probs):
     print(path)
     for rank, (index, prob) in enumerate(top_k(row, FLAGS.top_k), start=1):

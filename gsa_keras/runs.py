@@ -5,13 +5,12 @@ The commands (`train`, `export`, `visualize`, `predict`) and the Keras models
 experiment, YAML files, then overrides), find checkpoints the same way (a training
 model_dir or a checkpoint prefix, `gsa_keras.checkpoints`) and restore them the same
 way. Every mistake a user can make raises an error that names the flag, before any
-model is built; `command_line_errors` turns those into one line on stderr.
+model is built; `gsa_keras.cli.command_line_errors` turns those into one line.
 
   params = load_params("gsa_resnet_digits", run_config_files("/tmp/gsa_digits"))
   model = load_model(params, "/tmp/gsa_digits")
 """
 
-import contextlib
 import os
 import types
 from typing import List, Optional, Sequence
@@ -28,8 +27,6 @@ from gsa_keras import registry_imports  # pylint: disable=unused-import
 
 CHECKPOINT_FLAG = "--checkpoint_path"
 RUN_PARAMS_FILE = "params.yaml"  # What training writes to its model_dir.
-# The errors a user's input can cause, reported as one line by `command_line_errors`.
-USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError)
 
 
 class ExperimentParser(train_utils.ExperimentParser):
@@ -163,17 +160,3 @@ def load_model(params, checkpoint_path: str, setting: str = CHECKPOINT_FLAG):
   model = build_model(params)
   restore(model, prefix, setting)
   return model
-
-
-@contextlib.contextmanager
-def command_line_errors(command: str):
-  """Turns a user's mistake inside the block into one line on stderr and exit code 1.
-
-  `SystemExit("<command>: error: <message>")`, without a traceback, for the errors of
-  `USER_ERRORS` (each of ours names the flag or field).
-  """
-  try:
-    yield
-  except USER_ERRORS as e:
-    message = e.args[0] if isinstance(e, KeyError) and e.args else e
-    raise SystemExit(f"{command}: error: {message}") from None

@@ -31,6 +31,7 @@ from official.modeling import performance
 from official.vision.utils import summary_manager
 
 from gsa_keras import checkpoints
+from gsa_keras import cli
 from gsa_keras import runs
 from gsa_keras.data import inputs
 
@@ -133,7 +134,7 @@ def train(params, mode: str, model_dir: str,
 def main(argv):
   del argv
   gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_params)
-  with runs.command_line_errors("gsa_keras.train"):
+  with cli.command_line_errors("gsa_keras.train"):
     params = parse_and_check(FLAGS)
   try:
     train(params, FLAGS.mode, FLAGS.model_dir, FLAGS.enable_async_checkpointing)

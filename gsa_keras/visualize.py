@@ -31,6 +31,7 @@ import tensorflow as tf
 from official.vision.configs import image_classification as ic_config
 from official.vision.ops import preprocess_ops
 
+from gsa_keras import cli
 from gsa_keras import runs
 from gsa_keras.layers import definitions
 from gsa_keras.serving import module as serving_module
@@ -296,7 +297,7 @@ def define_flags():
 
 def main(argv):
   del argv
-  with runs.command_line_errors("gsa_keras.visualize"):
+  with cli.command_line_errors("gsa_keras.visualize"):
     params = runs.load_params(
         FLAGS.experiment, runs.run_config_files(FLAGS.checkpoint_path, FLAGS.config_file),
         FLAGS.params_override, task_type=ic_config.ImageClassificationTask)

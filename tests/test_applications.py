@@ -56,23 +56,23 @@ def garden_run(tmp_path_factory):
 
 # -- One description of the network: the Model Garden's parameters exactly. ----------
 
-@pytest.mark.parametrize("constructor,fields,size,paper_millions", [
-    ("GSAResNet26", dict(model_id=26), 64, None),
-    ("GSAResNet50", dict(model_id=50), 224, 18.1),  # Table 6.
-    ("GSAMResNet50", dict(model_id=50, width_variant="m_resnet"), 64, None),
-    ("GSAResNet26", dict(model_id=26, attention_groups=[]), 64, None),
+# At 64x64 (parameters depend on the input size only through the relative embedding
+# tables, which the Model Garden classifier sizes the same way); test_flops checks the
+# Model Garden's counts against the paper's tables at 224x224.
+@pytest.mark.parametrize("constructor,fields", [
+    ("GSAResNet26", dict(model_id=26)),
+    ("GSAResNet50", dict(model_id=50)),
+    ("GSAMResNet50", dict(model_id=50, width_variant="m_resnet")),
+    ("GSAResNet26", dict(model_id=26, attention_groups=[])),
 ])
-def test_parameters_equal_the_model_garden_classifier(constructor, fields, size,
-                                                     paper_millions):
+def test_parameters_equal_the_model_garden_classifier(constructor, fields):
   model = getattr(applications, constructor)(
-      input_shape=(size, size, 3), classes=1000,
+      input_shape=(64, 64, 3), classes=1000,
       attention_groups=tuple(fields.get("attention_groups", (1, 2, 3, 4))))
-  garden = classifier.build_classifier(backbone_configs.GSAResNet(**fields), size, 1000)
+  garden = classifier.build_classifier(backbone_configs.GSAResNet(**fields), 64, 1000)
   assert model.count_params() == garden.count_params()
   trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
   assert trainable == sum(int(np.prod(w.shape)) for w in garden.trainable_weights)
-  if paper_millions is not None:
-    assert round(model.count_params() / 1e6, 1) == paper_millions
 
 
 def test_names_follow_the_variant():

@@ -99,15 +99,22 @@ def quick_study(tmp_path_factory):
   source = tmp_path_factory.mktemp("idx")
   data_tests.write_idx_set(source, train_count=120, test_count=100)
   out = tmp_path_factory.mktemp("study")
-  results, log = _study(out, source, "--seeds=1")
+  results, log = _study(out, source, "--seeds=1", f"--arms={','.join(QUICK_ARMS)}")
   return out, source, results, log
 
 
+# Three arms (a process each, ~40 s apiece on 2 idle cores) keep the suite's time in
+# budget: convolution, GSA, and an ablation without relative embeddings. Every arm's
+# YAML is loaded and validated by test_every_arm_has_its_yaml and test_experiments.
+QUICK_ARMS = ("conv", "gsa", "content")
+
+
 @pytest.mark.slow
-def test_quick_study_measures_every_arm(quick_study):
+def test_quick_study_measures_its_arms(quick_study):
   out, _, results, _ = quick_study
-  assert set(results["arms"]) == {arm.name for arm in study.ARMS}
-  assert [s["status"] for s in results["statuses"]] == ["finished"] * 9
+  assert set(results["arms"]) == set(QUICK_ARMS)
+  statuses = [s["status"] for s in results["statuses"]]
+  assert statuses == ["finished"] * len(QUICK_ARMS)
   assert results["settings"]["steps"] == QUICK_STEPS
   for record in results["runs"]:
     assert record["steps"] == QUICK_STEPS and record["quick"]
@@ -121,15 +128,15 @@ def test_quick_study_measures_every_arm(quick_study):
     assert record["segments"][-1]["end_step"] == QUICK_STEPS
   params = {name: arm["params"] for name, arm in results["arms"].items()}
   flops = {name: arm["flops"] for name, arm in results["arms"].items()}
-  # The paper's Table 6 shape: GSA has fewer parameters and FLOPs than convolution,
-  # and fewer still when it replaces more convolutions.
-  assert params["gsa"] < params["groups234"] < params["groups34"] < params["conv"]
+  # The paper's Table 6 shape: GSA has fewer parameters and FLOPs than convolution.
+  assert params["gsa"] < params["conv"]
   assert flops["gsa"] < flops["conv"]
   assert params["content"] < params["gsa"]  # No relative embeddings.
-  assert list(results["arms"]) == [arm.name for arm in study.ARMS]
+  assert list(results["arms"]) == [arm.name for arm in study.ARMS
+                                   if arm.name in QUICK_ARMS]
   text = (out / report.REPORT_MD).read_text()
-  for arm in study.ARMS:
-    assert f"(`{arm.name}`)" in text
+  for name in QUICK_ARMS:
+    assert f"(`{name}`)" in text
   for name in report.PLOTS:
     assert (out / name).read_bytes()[:4] == b"\x89PNG"
   assert (out / ".gitignore").read_text().startswith("model_dirs/")
