@@ -11,8 +11,10 @@ stride 2 right after the first attention module of groups 2-4; batch normalisati
 every 1x1 convolution and every attention module.
 """
 
+import dataclasses
 import importlib
-from typing import Dict, Optional, Sequence
+import types
+from typing import Any, Dict, Optional, Sequence
 
 from gsa_keras import spec
 
@@ -23,15 +25,16 @@ def attention_layers(keras_module):
   return importlib.import_module(f"gsa_keras.layers.{flavour}")
 
 
+@dataclasses.dataclass
 class ResNetBuilder:
   """Builds the endpoints `'2'..'5'` (strides 4 to 32) of a GSA-ResNet.
 
   Arguments are checked by `spec.check_arguments` before the builder is made. A
-  subclass may replace `activation` and `stochastic_depth` with its Keras's own layers
+  subclass may replace `activation_layer` and `stochastic_depth` with its Keras's layers
   (the Model Garden backbone does); neither holds weights.
 
-  Args:
-    keras_module: `keras` (Keras 3) or `tf_keras`.
+  Attributes:
+    keras: `keras` (Keras 3) or `tf_keras`.
     model_id, width_variant, attention_groups, attention_variant, num_heads,
       max_relative_shift, stem_type, stochastic_depth_drop_rate, zero_init_residual:
       as `gsa_keras.backbones.GSAResNet`.
@@ -43,36 +46,35 @@ class ResNetBuilder:
       projection and relative embedding, or None.
   """
 
-  def __init__(self, keras_module, *, model_id: int, width_variant: str = "standard",
-               attention_groups: Sequence[int] = spec.RESIDUAL_GROUPS,
-               attention_variant: str = "gsa", num_heads: int = 8,
-               max_relative_shift: Optional[int] = None, stem_type: str = "v0",
-               stochastic_depth_drop_rate: float = 0.0, zero_init_residual: bool = True,
-               activation: str = "relu", use_sync_bn: bool = False,
-               norm_momentum: float = 0.99, norm_epsilon: float = 0.001,
-               kernel_initializer="VarianceScaling", kernel_regularizer=None):
-    self.keras = keras_module
-    self.layers = keras_module.layers
-    self.model_id = model_id
-    self.width_variant = width_variant
-    self.attention_groups = tuple(attention_groups)
-    self.attention_variant = attention_variant
-    self.num_heads = num_heads
-    self.max_relative_shift = max_relative_shift
-    self.stem_type = stem_type
-    self.stochastic_depth_drop_rate = stochastic_depth_drop_rate
-    self.zero_init_residual = zero_init_residual
-    self.activation_name = activation
-    self.use_sync_bn = use_sync_bn
-    self.norm_momentum = norm_momentum
-    self.norm_epsilon = norm_epsilon
-    self.kernel_initializer = kernel_initializer
-    self.kernel_regularizer = kernel_regularizer
+  keras: types.ModuleType
+  _: dataclasses.KW_ONLY
+  model_id: int
+  width_variant: str = "standard"
+  attention_groups: Sequence[int] = spec.RESIDUAL_GROUPS
+  attention_variant: str = "gsa"
+  num_heads: int = 8
+  max_relative_shift: Optional[int] = None
+  stem_type: str = "v0"
+  stochastic_depth_drop_rate: float = 0.0
+  zero_init_residual: bool = True
+  activation: str = "relu"
+  use_sync_bn: bool = False
+  norm_momentum: float = 0.99
+  norm_epsilon: float = 0.001
+  kernel_initializer: Any = "VarianceScaling"
+  kernel_regularizer: Any = None
+
+  def __post_init__(self):
+    self.attention_groups = tuple(self.attention_groups)
+
+  @property
+  def layers(self):
+    return self.keras.layers
 
   # -- Layers without weights: replaceable. ---------------------------------------------
 
-  def activation(self):
-    return self.layers.Activation(self.activation_name)
+  def activation_layer(self):
+    return self.layers.Activation(self.activation)
 
   def stochastic_depth(self, rate: float, name: str):
     """Drops a whole residual branch per example with probability `rate` in training."""
@@ -101,7 +103,7 @@ class ResNetBuilder:
         momentum=self.norm_momentum, epsilon=self.norm_epsilon,
         gamma_initializer=gamma_initializer, synchronized=self.use_sync_bn,
         name=f"{name}_bn")(x)
-    return self.activation()(x) if activation else x
+    return self.activation_layer()(x) if activation else x
 
   def _conv(self, x, filters, kernel_size, name, strides=1):
     return self.layers.Conv2D(
@@ -173,4 +175,4 @@ class ResNetBuilder:
     if drop_rate:
       x = self.stochastic_depth(drop_rate, f"{name}_drop")(x)
     x = self.layers.Add(name=f"{name}_add")([shortcut, x])
-    return self.activation()(x)
+    return self.activation_layer()(x)

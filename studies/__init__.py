@@ -1,4 +1,4 @@
-"""Studies that train several networks to test the paper's claims (issue 11).
+"""Studies that train several networks to test the paper's claims.
 
 `python -m studies.fashion_mnist --out study_results/fashion_mnist` runs the
 Fashion-MNIST study (see `studies.fashion_mnist`); `studies.report` turns its results

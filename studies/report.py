@@ -141,7 +141,7 @@ def markdown(results: dict) -> str:
   m = results["machine"]
   settings = results.get("settings", {})
   lines = [
-      "# GSA vs convolution on Fashion-MNIST (issue 11)", "",
+      "# GSA vs convolution on Fashion-MNIST", "",
       f"Machine: {m['cpu']}, {m['usable_cores']} usable cores of "
       f"{m['logical_cores']}; {m['platform']}; Python {m['python']}; written "
       f"{m['date']}.",

@@ -1,4 +1,4 @@
-"""One exported digits classifier shared by the serving tests (issue 13).
+"""One exported digits classifier shared by the serving tests.
 
 The model is the one `tests/test_export.py` exports (GSA-ResNet-26 at 32x32, built the
 way training builds it, random batch-norm statistics, saved as a training checkpoint),
@@ -14,11 +14,9 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from official.core import task_factory
-from official.core import train_utils
-
 from gsa_keras.serving import export_lib
 from tests import test_export
+from tests import train_helpers
 
 _EXPORT = {}
 
@@ -28,12 +26,8 @@ def digits_export() -> str:
   if "dir" not in _EXPORT:
     root = tempfile.mkdtemp(prefix="gsa_serving_")
     atexit.register(shutil.rmtree, root, ignore_errors=True)
-    params = export_lib.load_params(test_export.EXPERIMENT)
-    model = task_factory.get_task(params.task).build_model()
-    test_export._randomize_batch_norm(model)  # pylint: disable=protected-access
     model_dir = os.path.join(root, "model_dir")
-    prefix = tf.train.Checkpoint(model=model).save(os.path.join(model_dir, "ckpt"))
-    train_utils.serialize_config(params, model_dir)
+    model, prefix = train_helpers.write_digits_run(model_dir, test_export.EXPERIMENT)
     params = export_lib.load_params(
         test_export.EXPERIMENT, [os.path.join(model_dir, "params.yaml")])
     export_dir = os.path.join(root, "saved_model")

@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from official.core import train_utils
-
 from gsa_keras import classifier
 from gsa_keras import runs
 from gsa_keras.applications import keras3 as applications
@@ -24,19 +22,6 @@ EXPERIMENT = "gsa_resnet_digits"
 DIGITS_SHAPE = (32, 32, 3)
 
 
-def _randomize_batch_norm(model, seed=0):
-  """Moving statistics and affine parameters away from their initial values."""
-  rng = np.random.default_rng(seed)
-  draws = {"moving_mean": lambda s: rng.normal(0.0, 0.1, s),
-           "moving_variance": lambda s: rng.uniform(0.5, 2.0, s),
-           "gamma": lambda s: rng.uniform(0.5, 1.5, s),
-           "beta": lambda s: rng.normal(0.0, 0.1, s)}
-  for weight in model.weights:
-    for name, draw in draws.items():
-      if weight.name.split("/")[-1].startswith(name):
-        weight.assign(draw(weight.shape))
-
-
 def _digit_images(count=6):
   images = digits.load_splits()["validation"][0][:count]
   return applications.preprocess_input(images)
@@ -46,11 +31,7 @@ def _digit_images(count=6):
 def garden_run(tmp_path_factory):
   """A digits run as training leaves it (checkpoint + params.yaml), BN randomised."""
   model_dir = str(tmp_path_factory.mktemp("garden_run") / "model_dir")
-  params = runs.load_params(EXPERIMENT)
-  model = runs.build_model(params)
-  _randomize_batch_norm(model)
-  prefix = tf.train.Checkpoint(model=model).save(os.path.join(model_dir, "ckpt"))
-  train_utils.serialize_config(params, model_dir)
+  model, prefix = train_helpers.write_digits_run(model_dir, EXPERIMENT)
   return dict(model=model, model_dir=model_dir, prefix=prefix)
 
 
@@ -182,7 +163,7 @@ def test_variable_input_sizes_as_the_layer_documents():
 
 def test_keras_file_round_trip(tmp_path):
   model = applications.GSAResNet26(input_shape=DIGITS_SHAPE, classes=10)
-  _randomize_batch_norm(model)
+  train_helpers.randomize_batch_norm(model)
   path = str(tmp_path / "model.keras")
   model.save(path)
   loaded = keras.saving.load_model(path)
@@ -206,7 +187,7 @@ assert not any(name.startswith("gsa_keras") for name in sys.modules)
 
 def test_export_loads_without_gsa_keras(tmp_path):
   model = applications.GSAResNet26(input_shape=DIGITS_SHAPE, classes=10)
-  _randomize_batch_norm(model)
+  train_helpers.randomize_batch_norm(model)
   export_dir = str(tmp_path / "exported")
   model.export(export_dir, verbose=False)
   images = _digit_images()

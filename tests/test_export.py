@@ -24,6 +24,7 @@ from gsa_keras import runs
 from gsa_keras.data import digits
 from gsa_keras.serving import export_lib
 from gsa_keras.serving import module as serving_module
+from tests import train_helpers as helpers
 
 EXPERIMENT = "gsa_resnet_digits"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,18 +37,6 @@ def _run(args, timeout=600):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   return subprocess.run(args, capture_output=True, text=True, timeout=timeout,
                         env=env, cwd=REPO, check=False)
-
-
-def _randomize_batch_norm(model, seed=0):
-  rng = np.random.default_rng(seed)
-  draws = {"moving_mean": lambda s: rng.normal(0.0, 0.1, s),
-           "moving_variance": lambda s: rng.uniform(0.5, 2.0, s),
-           "gamma": lambda s: rng.uniform(0.5, 1.5, s),
-           "beta": lambda s: rng.normal(0.0, 0.1, s)}
-  for weight in model.weights:
-    for name, draw in draws.items():
-      if f"/{name}" in weight.name:
-        weight.assign(draw(weight.shape))
 
 
 def _normalize(images):
@@ -75,7 +64,7 @@ def trained(tmp_path_factory):
   params = export_lib.load_params(EXPERIMENT)
   task = task_factory.get_task(params.task)
   model = task.build_model()
-  _randomize_batch_norm(model)
+  helpers.randomize_batch_norm(model)
   optimizer = task.create_optimizer(params.trainer.optimizer_config, params.runtime)
   model_dir = str(root / "model_dir")
   tf.train.Checkpoint(model=model, optimizer=optimizer,

@@ -1,4 +1,4 @@
-"""Fashion-MNIST: the IDX converter, its errors, TFDS and the experiment (issue 11).
+"""Fashion-MNIST: the IDX converter, its errors, TFDS and the experiment.
 
 The IDX files are small ones the tests write; nothing is downloaded.
 """

@@ -1,7 +1,7 @@
 """Table 3's local self-attention baseline (Ramachandran et al. 2019): the layer against
 the loop-by-loop reference, its errors, its FLOPs, and the `local` backbone variant.
 
-Issue 14's equation, per head:
+Stand-alone self-attention's equation (Ramachandran et al. 2019), per head:
 `y_ij = sum_{(a,b) in N(i,j)} softmax_ab(q_ij . k_ab + q_ij . r_{a-i,b-j}) v_ab`.
 """
 

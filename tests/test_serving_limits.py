@@ -1,4 +1,4 @@
-"""The decoded-size limit (issue 13): headers read before decoding, bounded memory.
+"""The decoded-size limit: headers read before decoding, bounded memory.
 
 `gsa_keras.serving.image_size` reads each format's size from its header; the serving
 signatures `image_bytes` and `tf_example` and `gsa_keras.predict` refuse images

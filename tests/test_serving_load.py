@@ -1,4 +1,4 @@
-"""Serving under concurrent load (issue 13): 8 threads, valid and bad requests mixed.
+"""Serving under concurrent load: 8 threads, valid and bad requests mixed.
 
 The digits classifier of tests/test_export.py, exported once (`serving_helpers`), is
 called from 8 threads for 12 s: every valid answer must equal the single-threaded one,

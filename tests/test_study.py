@@ -1,4 +1,4 @@
-"""The Fashion-MNIST study runner (issue 11): its plan, report, --quick mode and resume.
+"""The Fashion-MNIST study runner: its plan, report, --quick mode and resume.
 
 The quick study trains every arm for 4 steps of batch 8 on 96 images per IDX set that
 the test writes, each run in its own `python -m gsa_keras.train` process.

@@ -1,4 +1,5 @@
-"""Running `python -m gsa_keras.train` in a subprocess and reading what it wrote."""
+"""Running `python -m gsa_keras.train` in a subprocess and reading what it wrote; models
+as training leaves them."""
 
 import glob
 import os
@@ -6,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import tensorflow as tf
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -53,3 +55,31 @@ def checkpoint_step(path):
   if os.path.isdir(path):
     path = tf.train.latest_checkpoint(path)
   return int(tf.train.load_variable(path, "global_step/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+def randomize_batch_norm(model, seed=0):
+  """Moves every batch norm's statistics and affine parameters off their initial values,
+  as training would, so that evaluation-mode outputs depend on all of them."""
+  rng = np.random.default_rng(seed)
+  draws = {"moving_mean": lambda s: rng.normal(0.0, 0.1, s),
+           "moving_variance": lambda s: rng.uniform(0.5, 2.0, s),
+           "gamma": lambda s: rng.uniform(0.5, 1.5, s),
+           "beta": lambda s: rng.normal(0.0, 0.1, s)}
+  for weight in model.weights:
+    short_name = weight.name.split("/")[-1].split(":")[0]  # Both Kerases' names.
+    if short_name in draws:
+      weight.assign(draws[short_name](weight.shape))
+
+
+def write_digits_run(model_dir, experiment="gsa_resnet_digits"):
+  """A run as training leaves it, without training: the experiment's model with its
+  batch norms moved (`randomize_batch_norm`), a checkpoint and `params.yaml` in
+  `model_dir`. Returns (model, checkpoint prefix)."""
+  from official.core import train_utils  # pylint: disable=g-import-not-at-top
+  from gsa_keras import runs  # pylint: disable=g-import-not-at-top
+  params = runs.load_params(experiment)
+  model = runs.build_model(params)
+  randomize_batch_norm(model)
+  prefix = tf.train.Checkpoint(model=model).save(os.path.join(str(model_dir), "ckpt"))
+  train_utils.serialize_config(params, str(model_dir))
+  return model, prefix

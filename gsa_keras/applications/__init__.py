@@ -13,11 +13,9 @@ flavour can be imported explicitly: `gsa_keras.applications.keras3` or
 for `model.fit`.
 """
 
-import importlib
-
 from gsa_keras.applications.models import VARIANTS
 from gsa_keras.applications.models import preprocess_input
-from gsa_keras.layers import tf_keras_is_legacy
+from gsa_keras.layers import flavour_attribute
 
 __all__ = list(VARIANTS) + ["preprocess_input", "load_digits"]
 
@@ -37,10 +35,7 @@ def load_digits():
 
 
 def __getattr__(name):
-  if name not in VARIANTS:
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-  flavour = "tf_keras" if tf_keras_is_legacy() else "keras3"
-  return getattr(importlib.import_module(f"{__name__}.{flavour}"), name)
+  return flavour_attribute(__name__, name, VARIANTS)
 
 
 def __dir__():

@@ -29,8 +29,8 @@ layers = tf_keras.layers
 class _GardenBuilder(network.ResNetBuilder):
   """The network with the Model Garden's activation and stochastic depth layers."""
 
-  def activation(self):
-    return tf_utils.get_activation(self.activation_name, use_keras_layer=True)
+  def activation_layer(self):
+    return tf_utils.get_activation(self.activation, use_keras_layer=True)
 
   def stochastic_depth(self, rate, name):
     return nn_layers.StochasticDepth(rate, name=name)

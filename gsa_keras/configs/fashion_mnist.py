@@ -1,5 +1,5 @@
-"""The registered experiment `gsa_resnet_fashion_mnist`: issue 11's study of the paper's
-claims (GSA vs convolution, Tables 2, 4, 5 and 6) on Fashion-MNIST, on CPU.
+"""The registered experiment `gsa_resnet_fashion_mnist`: the study of the paper's claims
+(GSA vs convolution, Tables 2, 4, 5 and 6) on Fashion-MNIST, on CPU.
 
 GSA-ResNet-26 (the Model Garden factory's `gsa_resnet` backbone) at 32x32 on the
 Fashion-MNIST TFRecords of `gsa_keras.data.fashion_mnist` (train: 55,000 images,
@@ -55,7 +55,7 @@ def _data(split: str, is_training: bool, batch_size: int) -> ic_config.DataConfi
 
 @exp_factory.register_config_factory("gsa_resnet_fashion_mnist")
 def gsa_resnet_fashion_mnist() -> experiments.GSAExperimentConfig:
-  """GSA-ResNet-26 on Fashion-MNIST at 32x32, on CPU (issue 11's study).
+  """GSA-ResNet-26 on Fashion-MNIST at 32x32, on CPU (`studies/fashion_mnist.py`).
 
   `TRAIN_STEPS` steps of batch 64: SGD momentum 0.9, cosine schedule from 0.025 (0.1
   per 256 images) after a 50-step linear warmup, each weight's gradient clipped to

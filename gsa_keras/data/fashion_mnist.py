@@ -1,4 +1,4 @@
-"""Fashion-MNIST (Xiao et al. 2017) as Model Garden TFRecords: the data of issue 11's study.
+"""Fashion-MNIST (Xiao et al. 2017) as Model Garden TFRecords, for `studies/fashion_mnist.py`.
 
 The four standard IDX files (`train-images-idx3-ubyte.gz`, `train-labels-idx1-ubyte.gz`,
 `t10k-images-idx3-ubyte.gz`, `t10k-labels-idx1-ubyte.gz`) hold 60,000 training and

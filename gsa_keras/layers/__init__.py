@@ -27,11 +27,17 @@ def tf_keras_is_legacy():
   return os.environ.get("TF_USE_LEGACY_KERAS", None) in ("true", "True", "1")
 
 
-def __getattr__(name):
-  if name not in _FLAVOUR_EXPORTS:
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def flavour_attribute(package: str, name: str, exports):
+  """`name` from `package.keras3` or `package.tf_keras`, by `tf_keras_is_legacy`: the
+  module `__getattr__` of packages with a module per Keras flavour."""
+  if name not in exports:
+    raise AttributeError(f"module {package!r} has no attribute {name!r}")
   flavour = "tf_keras" if tf_keras_is_legacy() else "keras3"
-  return getattr(importlib.import_module(f"{__name__}.{flavour}"), name)
+  return getattr(importlib.import_module(f"{package}.{flavour}"), name)
+
+
+def __getattr__(name):
+  return flavour_attribute(__name__, name, _FLAVOUR_EXPORTS)
 
 
 def __dir__():

@@ -400,7 +400,7 @@ class LocalSelfAttention(AttentionBase):
   """Table 3's local baseline: stand-alone self-attention (Ramachandran et al. 2019).
 
   Each pixel attends with a softmax to its `kernel_size x kernel_size` neighbourhood
-  N(i, j), per head (issue 14's equation, `gsa_keras.ops.local_attention`):
+  N(i, j), per head (Ramachandran et al. 2019, `gsa_keras.ops.local_attention`):
 
       y_ij = sum_{(a,b) in N(i,j)} softmax_ab(q_ij . k_ab + q_ij . r_{a-i,b-j}) v_ab
 

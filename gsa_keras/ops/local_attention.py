@@ -1,7 +1,7 @@
 """Local self-attention (Ramachandran et al. 2019, "Stand-Alone Self-Attention"), Table 3's
 local baseline, on the math core's conventions.
 
-Each pixel (i, j) attends to its `k x k` neighbourhood N(i, j) (issue 14's equation):
+Each pixel (i, j) attends to its `k x k` neighbourhood N(i, j) (Ramachandran et al. 2019's equation):
 
     y_ij = sum_{(a, b) in N(i, j)} softmax_ab(q_ij . k_ab + q_ij . r_{a-i, b-j}) v_ab
 
@@ -82,7 +82,7 @@ def relative_logits(queries, row_embeddings, column_embeddings):
 
 
 def local_attention(queries, keys, values, row_embeddings, column_embeddings):
-  """Issue 14's local self-attention over each pixel's `k x k` neighbourhood.
+  """Stand-alone local self-attention (Ramachandran et al. 2019) over each pixel's `k x k` neighbourhood.
 
   `y_ij = sum_{(a,b) in N(i,j)} softmax_ab(q_ij . k_ab + q_ij . r_{a-i,b-j}) v_ab`;
   neighbours outside the image take no weight (their logits are masked before the
