@@ -204,7 +204,8 @@ def test_every_paper_network_is_a_valid_config_with_its_numbers():
   # Tables 2, 3 and 6 give parameters and FLOPs; Tables 4 and 5 do not.
   assert [n.name for n in paper.with_params_and_flops()] == [
       "ResNet-38", "GSA-ResNet-38", "ResNet-50", "GSA-ResNet-50", "ResNet-101",
-      "GSA-ResNet-101", "GSA-M-ResNet-50", "Axial-ResNet-50", "Positional-ResNet-50"]
+      "GSA-ResNet-101", "GSA-M-ResNet-50", "Local-ResNet-50", "Axial-ResNet-50",
+      "Positional-ResNet-50"]
   with pytest.raises(KeyError, match="GSA-ResNet-50"):
     paper.network("GSA-ResNet-51")
 
