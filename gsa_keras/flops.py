@@ -323,13 +323,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                       help="Table of all the paper's networks against its numbers.")
   parser.add_argument("--model_id", type=int, default=50,
                       help=f"one of {list(spec.BLOCK_REPEATS)}")
-  parser.add_argument("--width_variant", default="standard",
+  parser.add_argument("--width_variant", default=spec.DEFAULT_WIDTH_VARIANT,
                       help=f"one of {list(spec.WIDTH_VARIANTS)}")
   parser.add_argument("--attention_groups", default="1,2,3,4",
                       help="comma-separated residual groups using attention; "
                            "'none' for the convolutional ResNet")
-  parser.add_argument("--attention_variant", default="gsa")
-  parser.add_argument("--num_heads", type=int, default=8)
+  parser.add_argument("--attention_variant", default=spec.DEFAULT_ATTENTION_VARIANT)
+  parser.add_argument("--num_heads", type=int, default=spec.DEFAULT_NUM_HEADS)
   parser.add_argument("--max_relative_shift", type=int, default=None)
   parser.add_argument("--input_size", type=int, default=224)
   parser.add_argument("--num_classes", type=int, default=1000)

@@ -49,14 +49,14 @@ class ResNetBuilder:
   keras: types.ModuleType
   _: dataclasses.KW_ONLY
   model_id: int
-  width_variant: str = "standard"
+  width_variant: str = spec.DEFAULT_WIDTH_VARIANT
   attention_groups: Sequence[int] = spec.RESIDUAL_GROUPS
-  attention_variant: str = "gsa"
-  num_heads: int = 8
+  attention_variant: str = spec.DEFAULT_ATTENTION_VARIANT
+  num_heads: int = spec.DEFAULT_NUM_HEADS
   max_relative_shift: Optional[int] = None
-  stem_type: str = "v0"
+  stem_type: str = spec.DEFAULT_STEM_TYPE
   stochastic_depth_drop_rate: float = 0.0
-  zero_init_residual: bool = True
+  zero_init_residual: bool = spec.DEFAULT_ZERO_INIT_RESIDUAL
   activation: str = "relu"
   use_sync_bn: bool = False
   norm_momentum: float = 0.99

@@ -54,6 +54,16 @@ RESIDUAL_GROUPS = tuple(range(1, NUM_GROUPS + 1))
 INPUT_SIZE_DIVISOR = 32
 STEM_TYPES = ("v0", "v1")
 
+# -- Defaults of every builder, layer and config: the paper's GSA-ResNet (Section 4). --
+
+DEFAULT_WIDTH_VARIANT = "standard"
+DEFAULT_ATTENTION_VARIANT = "gsa"
+DEFAULT_NUM_HEADS = 8
+DEFAULT_STEM_TYPE = "v0"
+# Not in the paper: keeps the initial gradients of GSA networks in the range of the
+# convolutional ResNet's (`gsa_keras.configs.experiments`).
+DEFAULT_ZERO_INIT_RESIDUAL = True
+
 _STEM_FILTERS = 64
 _INNER_FILTERS = (64, 128, 256, 512)
 
@@ -174,12 +184,12 @@ def check_variant(name: str, argument: str = "attention_variant") -> str:
 
 
 def check_arguments(model_id: int,
-                    width_variant: str = "standard",
+                    width_variant: str = DEFAULT_WIDTH_VARIANT,
                     attention_groups: Sequence[int] = RESIDUAL_GROUPS,
-                    attention_variant: str = "gsa",
-                    num_heads: int = 8,
+                    attention_variant: str = DEFAULT_ATTENTION_VARIANT,
+                    num_heads: int = DEFAULT_NUM_HEADS,
                     max_relative_shift: Optional[int] = None,
-                    stem_type: str = "v0",
+                    stem_type: str = DEFAULT_STEM_TYPE,
                     stochastic_depth_drop_rate: float = 0.0,
                     input_size: Optional[Sequence[Optional[int]]] = None,
                     input_size_argument: str = "input_specs") -> None:

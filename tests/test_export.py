@@ -313,17 +313,13 @@ def test_command_line_fails_before_work(tmp_path):
 
 
 @pytest.mark.slow
-def test_command_line_export_and_predict(trained, exported, tmp_path):
-  """`python -m gsa_keras.export` as the README runs it, then `gsa_keras.predict`."""
-  export_dir, tflite_path = tmp_path / "export", tmp_path / "model.tflite"
-  model_dir = trained["model_dir"]
-  result = _run([
-      sys.executable, "-m", "gsa_keras.export", f"--experiment={EXPERIMENT}",
-      f"--config_file={os.path.join(model_dir, 'params.yaml')}",
-      f"--checkpoint_path={model_dir}", f"--export_dir={export_dir}",
-      f"--tflite_path={tflite_path}"])
-  assert result.returncode == 0, result.stderr
-  assert tflite_path.exists()
+def test_command_line_export_and_predict(readme_run):
+  """`gsa_keras.export` as the README runs it (the shared README run), then
+  `gsa_keras.predict` on every sample: its lines are the SavedModel's probabilities."""
+  readme_run.check()
+  export_dir = readme_run.export_dir
+  assert readme_run.tflite_path.exists()
+  loaded = tf.saved_model.load(str(export_dir))
 
   names = sorted(os.listdir(SAMPLES))
   paths = [os.path.join(SAMPLES, name) for name in names]
@@ -335,7 +331,7 @@ def test_command_line_export_and_predict(trained, exported, tmp_path):
   for path in paths:
     with open(path, "rb") as f:
       encoded.append(f.read())
-  probs = exported["loaded"].signatures["image_bytes"](
+  probs = loaded.signatures["image_bytes"](
       inputs=tf.constant(encoded))["probs"].numpy()
   lines = result.stdout.splitlines()
   assert len(lines) == 3 * len(paths)

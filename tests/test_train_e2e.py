@@ -13,7 +13,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -21,7 +20,7 @@ import pytest
 import tensorflow as tf
 
 from gsa_keras.data import digits
-from tests import test_readme
+from tests import shared_runs
 from tests import train_helpers as helpers
 
 pytestmark = pytest.mark.slow
@@ -40,26 +39,11 @@ def data_dir(tmp_path_factory):
   return root
 
 
-def _readme_main_command(work_dir):
-  """The README's quick-start command 1 without its setup part, on `work_dir` paths."""
-  command = test_readme.quick_start_commands()[0]
-  setup, job = command.split(" && ", 2)[:2], command.split(" && ", 2)[2]
-  assert setup == ["python3 -m venv .venv", ".venv/bin/pip install -e ."], setup
-  job = job.replace("/tmp/", f"{work_dir}/")  # Before the interpreter's path is in.
-  return job.replace(".venv/bin/python", sys.executable)
-
-
-def test_main_command_trains_to_90_percent(data_dir, tmp_path):
+def test_main_command_trains_to_90_percent(readme_run, tmp_path):
   """The README's main job: train, evaluate, export and predict, as written there."""
-  model_dir = tmp_path / "gsa_digits"
-  env = helpers.environment(data_dir)
-  start = time.time()
-  result = subprocess.run(["bash", "-c", _readme_main_command(tmp_path)],
-                          cwd=helpers.REPO, env=env, capture_output=True, text=True,
-                          timeout=1200, check=False)
-  minutes = (time.time() - start) / 60
-  assert result.returncode == 0, result.stderr[-5000:]
-  print(f"main command: {minutes:.1f} min")  # Shown with `pytest -s`.
+  result = readme_run.check()
+  model_dir = readme_run.model_dir
+  print(f"main command: {readme_run.minutes:.1f} min")  # Shown with `pytest -s`.
 
   # Progress was logged as it went; config, checkpoints and summaries are in place.
   assert "train | step:     50" in result.stdout
@@ -69,14 +53,16 @@ def test_main_command_trains_to_90_percent(data_dir, tmp_path):
   accuracy = helpers.scalars(str(model_dir / "validation"), "accuracy")
   assert accuracy[200] >= 0.90, accuracy
   # Exported, and the held-out sample digit 7 is predicted as a 7.
-  assert (tmp_path / "gsa_digits_export" / "saved_model.pb").exists()
-  assert (tmp_path / "gsa_digits.tflite").exists()
+  assert (readme_run.export_dir / "saved_model.pb").exists()
+  assert readme_run.tflite_path.exists()
   assert re.search(r"^\s+1\. 7\s", result.stdout, re.M), result.stdout[-2000:]
 
   # Evaluating the checkpoint again (--mode=eval) gives the same accuracy.
-  result = helpers.run(helpers.train_command(model_dir, mode="eval"), env)
+  copy = shared_runs.copy_of(readme_run, tmp_path)  # Evaluation writes summaries.
+  result = helpers.run(helpers.train_command(copy, mode="eval"),
+                       helpers.environment(readme_run.data_dir))
   assert result.returncode == 0, result.stderr[-5000:]
-  assert helpers.checkpoint_step(str(model_dir)) == 200
+  assert helpers.checkpoint_step(str(copy)) == 200
   (evaluated,) = set(re.findall(r"'accuracy': np\.float32\(([0-9.]+)\)", result.stdout))
   assert float(evaluated) == pytest.approx(accuracy[200], abs=1e-6)
 

@@ -13,6 +13,7 @@ from gsa_keras import checkpoints
 from gsa_keras import runs
 from gsa_keras import train
 from gsa_keras.data import digits
+from tests import shared_runs
 from tests import train_helpers as helpers
 
 # A small, fast run: 10 steps in loops of 2, a checkpoint after every loop.
@@ -151,17 +152,13 @@ def test_when_every_checkpoint_is_corrupt_the_run_starts_over(tmp_path):
 
 
 @pytest.mark.slow
-def test_training_resumes_from_the_checkpoint_before_a_corrupt_one(tmp_path):
-  """Through the entry point: 8 steps, ckpt-8's data truncated, then a run to 12 steps
-  names the file, resumes from the checkpoint before it and finishes."""
-  model_dir = tmp_path / "run"
-  flags = ("--params_override=task.model.backbone.gsa_resnet.attention_groups=[3, 4],"
-           "task.train_data.global_batch_size=16,trainer.steps_per_loop=2,"
-           "trainer.checkpoint_interval=4,trainer.summary_interval=2,"
-           "trainer.validation_interval=100,trainer.train_steps={}")
-  env = helpers.environment(tmp_path / "data")
-  helpers.run(helpers.train_command(model_dir, flags.format(8), mode="train"),
-              env).check_returncode()
+def test_training_resumes_from_the_checkpoint_before_a_corrupt_one(short_run, tmp_path):
+  """Through the entry point: a copy of the shared 8-step run, ckpt-8's data truncated,
+  then a run to 12 steps names the file, resumes from the checkpoint before it and
+  finishes."""
+  model_dir = shared_runs.copy_of(short_run, tmp_path)
+  flags = f"--params_override={shared_runs.SHORT_RUN_OVERRIDES},trainer.train_steps={{}}"
+  env = helpers.environment(short_run.data_dir)
   saved = tf.train.get_checkpoint_state(str(model_dir)).all_model_checkpoint_paths
   latest, previous = saved[-1], saved[-2]
   assert latest.endswith("ckpt-8")

@@ -79,14 +79,14 @@ def _check_keras_arguments(model_name, include_top, weights, input_tensor, input
                      f"width, 3), got shape {tuple(input_tensor.shape)}.")
 
 
-def gsa_resnet(keras_module, model_id: int, width_variant: str = "standard", *,
+def gsa_resnet(keras_module, model_id: int, width_variant: str = spec.DEFAULT_WIDTH_VARIANT, *,
                include_top: bool = True, weights: Optional[str] = None,
                input_tensor=None, input_shape=None, pooling: Optional[str] = None,
                classes: int = 1000, classifier_activation="softmax",
                attention_groups: Sequence[int] = spec.RESIDUAL_GROUPS,
-               attention_variant: str = "gsa", num_heads: int = 8,
-               max_relative_shift: Optional[int] = None, stem_type: str = "v0",
-               zero_init_residual: bool = True, norm_momentum: float = NORM_MOMENTUM,
+               attention_variant: str = spec.DEFAULT_ATTENTION_VARIANT, num_heads: int = spec.DEFAULT_NUM_HEADS,
+               max_relative_shift: Optional[int] = None, stem_type: str = spec.DEFAULT_STEM_TYPE,
+               zero_init_residual: bool = spec.DEFAULT_ZERO_INIT_RESIDUAL, norm_momentum: float = NORM_MOMENTUM,
                norm_epsilon: Optional[float] = None, name: Optional[str] = None):
   """A GSA-ResNet classifier (or feature extractor) of `keras_module`.
 

@@ -32,15 +32,15 @@ class GSAResNet(hyperparams.Config):
       of the convolutional ResNet's.
   """
   model_id: int = 50
-  width_variant: str = "standard"
+  width_variant: str = spec.DEFAULT_WIDTH_VARIANT
   attention_groups: List[int] = dataclasses.field(
       default_factory=lambda: list(spec.RESIDUAL_GROUPS))
-  attention_variant: str = "gsa"
-  num_heads: int = 8
+  attention_variant: str = spec.DEFAULT_ATTENTION_VARIANT
+  num_heads: int = spec.DEFAULT_NUM_HEADS
   max_relative_shift: Optional[int] = None
-  stem_type: str = "v0"
+  stem_type: str = spec.DEFAULT_STEM_TYPE
   stochastic_depth_drop_rate: float = 0.0
-  zero_init_residual: bool = True
+  zero_init_residual: bool = spec.DEFAULT_ZERO_INIT_RESIDUAL
 
   def validate(self):
     """Checks every field (ValueError naming it), then the restrictions."""

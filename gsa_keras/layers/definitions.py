@@ -38,7 +38,7 @@ class AttentionBase:
 
   def __init__(self,
                filters,
-               num_heads=8,
+               num_heads=spec.DEFAULT_NUM_HEADS,
                key_channels=None,
                kernel_initializer="VarianceScaling",
                kernel_regularizer=None,
@@ -130,7 +130,7 @@ class AxialAttentionBase(AttentionBase):
 
   def __init__(self,
                filters,
-               num_heads=8,
+               num_heads=spec.DEFAULT_NUM_HEADS,
                key_channels=None,
                max_relative_shift=None,
                spatial_size=None,
@@ -427,7 +427,7 @@ class LocalSelfAttention(AttentionBase):
     **kwargs: standard `Layer` arguments (`name`, `dtype`, ...).
   """
 
-  def __init__(self, filters, num_heads=8, kernel_size=spec.LOCAL_KERNEL_SIZE,
+  def __init__(self, filters, num_heads=spec.DEFAULT_NUM_HEADS, kernel_size=spec.LOCAL_KERNEL_SIZE,
                key_channels=None, **kwargs):
     super().__init__(filters, num_heads=num_heads, key_channels=key_channels, **kwargs)
     self.kernel_size = spec.check_kernel_size(kernel_size)
