@@ -57,16 +57,20 @@ def network_names(model_id: int) -> Dict[str, str]:
           GSA_GROUPS_234: f"GSA-ResNet-{model_id}, groups 2-4"}
 
 
+def backbone_config(key: str, model_id: int) -> backbone_configs.Backbone:
+  """The backbone one-of of network `key` (a `network_names` key) at `model_id`."""
+  if key == RESNET:
+    return backbone_configs.Backbone(
+        type="resnet", resnet=vision_backbones.ResNet(model_id=model_id))
+  return backbone_configs.Backbone(
+      type="gsa_resnet", gsa_resnet=backbone_configs.GSAResNet(
+          model_id=model_id, **_ATTENTION_NETWORKS[key]))
+
+
 def build_networks(settings: Settings) -> Dict[str, tf_keras.Model]:
-  configs = {
-      key: backbone_configs.GSAResNet(model_id=settings.model_id, **fields)
-      for key, fields in _ATTENTION_NETWORKS.items()}
-  configs[RESNET] = backbone_configs.Backbone(
-      type="resnet", resnet=vision_backbones.ResNet(model_id=settings.model_id))
-  configs = {key: configs[key] for key in network_names(settings.model_id)}
-  return {name: classifier.build_classifier(config, settings.input_size,
-                                            settings.num_classes)
-          for name, config in configs.items()}
+  return {key: classifier.build_classifier(backbone_config(key, settings.model_id),
+                                           settings.input_size, settings.num_classes)
+          for key in network_names(settings.model_id)}
 
 
 def _trainable_params(model) -> int:

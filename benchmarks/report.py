@@ -3,7 +3,9 @@
 `python -m benchmarks.report RESULTS_DIR` draws them again from `RESULTS_DIR/results.json`.
 `python -m benchmarks.report RESULTS_DIR --readme README.md` instead rewrites the README's
 summary of the run (the command, the machine and the targets table), the text between
-`README_BEGIN` and `README_END`.
+`README_BEGIN` and `README_END`, and, if the results have the serving part, the
+README's serving table and recommendation, between `README_SERVING_BEGIN` and
+`README_SERVING_END`.
 """
 
 import argparse
@@ -20,6 +22,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 from benchmarks import module_level  # pylint: disable=g-import-not-at-top
 from benchmarks import network_level  # pylint: disable=g-import-not-at-top
 from benchmarks import operators  # pylint: disable=g-import-not-at-top
+from benchmarks import serving  # pylint: disable=g-import-not-at-top
 
 RESULTS_JSON = "results.json"
 REPORT_MD = "results.md"
@@ -32,6 +35,13 @@ _GB = 2**30
 README_BEGIN = ("<!-- Written by `python -m benchmarks.report benchmark_results --readme "
                 "README.md` from benchmark_results/results.json: do not edit. -->")
 README_END = "<!-- End of the written benchmark summary. -->"
+README_SERVING_BEGIN = ("<!-- Written by `python -m benchmarks.report benchmark_results "
+                        "--readme README.md` from the serving part of "
+                        "benchmark_results/results.json: do not edit. -->")
+README_SERVING_END = "<!-- End of the written serving benchmark. -->"
+# The parts the targets table is made from (serving has its own table).
+_TARGET_PARTS = ("network_level", "module_level", "scale")
+_RESULT_PARTS = _TARGET_PARTS + ("serving",)
 
 
 # -- Formatting. -----------------------------------------------------------------------
@@ -74,6 +84,46 @@ def machine_section(machine: dict) -> str:
           f"{machine['platform']}; Python {machine['python']}, TensorFlow "
           f"{machine['tensorflow']}; {machine['date']}. Load average (1 min) at start "
           f"{_num(load[0])}, at end {_num(load[1])}.")
+
+
+def provenance(results: dict, key: str) -> dict:
+  """The command and machine that measured part `key` of `results` (a run of some
+  parts into an earlier run's directory records them per part)."""
+  return results.get("parts", {}).get(key) or {"command": results["command"],
+                                               "machine": results["machine"]}
+
+
+def _runs(results: dict, keys: Sequence[str]) -> List[tuple]:
+  """[(part keys, provenance)] of the parts present among `keys`, one per run."""
+  groups = []
+  for key in keys:
+    if key not in results:
+      continue
+    measured_by = provenance(results, key)
+    for parts, other in groups:
+      if other == measured_by:
+        parts.append(key)
+        break
+    else:
+      groups.append(([key], measured_by))
+  return groups
+
+
+_PART_TITLES = {"network_level": "network level", "module_level": "module level",
+                "scale": "scale", "serving": "serving"}
+
+
+def runs_line(results: dict, keys: Sequence[str]) -> str:
+  """'Command: `...`. Machine: ...' of the run that measured the parts `keys`, or one
+  such paragraph per run, named by its parts, if several runs did."""
+  groups = _runs(results, keys) or [(list(keys), {"command": results["command"],
+                                                  "machine": results["machine"]})]
+  lines = [f"Command: `{run['command']}`. {machine_section(run['machine'])}"
+           for _, run in groups]
+  if len(groups) == 1:
+    return lines[0]
+  return "\n\n".join(f"{', '.join(_PART_TITLES[k] for k in parts).capitalize()}: "
+                     f"{line}" for (parts, _), line in zip(groups, lines))
 
 
 def module_section(rows: List[dict]) -> str:
@@ -170,6 +220,59 @@ def scale_section(scale: dict) -> str:
           f"process's peak resident memory while running (budget "
           f"{scale['memory_budget_bytes'] / _GB:.0f} GB).\n\n" + table(header, rows) +
           f"\n\nGrowth exponents (least squares on log-log): {exponents}.")
+
+
+def serving_table(result: dict) -> str:
+  """One line per export, batch and network: p50, p99, images/s and the ratios."""
+  names = result["networks"]
+  baseline = names[result["baseline"]]
+  body = [[serving.EXPORT_LABELS[r["export"]], r["batch"], names[r["network"]],
+           _ms(r["p50"]), _ms(r["p99"]), _num(r["images_per_second"], 1),
+           _num(r["ratio_to_baseline"]), _num(r["ratio_to_saved_model_float32"])]
+          for r in result["rows"]]
+  return table(["export", "batch", "network", "p50 ms", "p99 ms", "images/s",
+                f"time / {baseline}", "time / float32 SavedModel"], body)
+
+
+def _bfloat16_instructions(result: dict) -> str:
+  found = [flag for flag, present in result["cpu_bfloat16"].items() if present]
+  return (f"has bfloat16 instructions ({', '.join(found)})" if found else
+          f"has no bfloat16 instructions (none of {', '.join(result['cpu_bfloat16'])})")
+
+
+def serving_recommendation(result: dict) -> str:
+  """Which export serves fastest on the measured CPU, per batch size, with figures."""
+  names = result["networks"]
+  rows = result["rows"]
+  lines = []
+  for batch in sorted({r["batch"] for r in rows}):
+    cells = []
+    for network, name in names.items():
+      options = [r for r in rows if r["batch"] == batch and r["network"] == network]
+      best = min(options, key=lambda r: r["p50"])
+      others = ", ".join(f"{serving.EXPORT_LABELS[r['export']]} {_ms(r['p50'])} ms"
+                         for r in options if r is not best)
+      cells.append(f"{name}: **{serving.EXPORT_LABELS[best['export']]}**, p50 "
+                   f"{_ms(best['p50'])} ms, {_num(best['images_per_second'], 1)} "
+                   f"images/s ({others})")
+    lines.append(f"- Batch {batch}: " + "; ".join(cells) + ".")
+  return (f"Fastest export by p50 latency on this CPU, which "
+          f"{_bfloat16_instructions(result)}:\n\n" + "\n".join(lines))
+
+
+def serving_section(result: dict) -> str:
+  """The serving part: what was timed, the table and the recommendation."""
+  return (f"Exported models ({result['experiment']} preprocessing inside the graph), "
+          f"{result['num_classes']} classes, {result['input_size']}x"
+          f"{result['input_size']} uint8 images, random weights. SavedModels through "
+          "their `serving_default` signature, TFLite on the LiteRT interpreter "
+          f"({result['tflite_delegate']}, {result['tflite_threads']} threads). All "
+          f"configurations in the same {result['repeats']} interleaved rounds; p50 and "
+          "p99 over every timed call, images/s = batch / p50; ratios are medians of "
+          "per-round ratios, against the same export and batch of "
+          f"{result['networks'][result['baseline']]} and against the same network's "
+          "float32 SavedModel at the same batch.\n\n" + serving_table(result) +
+          "\n\n" + serving_recommendation(result))
 
 
 # -- Targets. --------------------------------------------------------------------------
@@ -367,13 +470,35 @@ def plot_scale(scale: dict, path: pathlib.Path) -> None:
   plt.close(figure)
 
 
+def plot_serving(result: dict, path: pathlib.Path) -> None:
+  rows = result["rows"]
+  configs = list(dict.fromkeys((r["export"], r["batch"]) for r in rows))
+  names = result["networks"]
+  figure, axis = plt.subplots(figsize=(max(6, 1.6 * len(configs)), 4))
+  width = 0.8 / len(names)
+  for index, (network, name) in enumerate(names.items()):
+    throughput = [next((r["images_per_second"] for r in rows if r["network"] == network
+                        and (r["export"], r["batch"]) == config), np.nan)
+                  for config in configs]
+    axis.bar(np.arange(len(configs)) + index * width, throughput, width, label=name)
+  axis.set_xticks(np.arange(len(configs)) + width * (len(names) - 1) / 2)
+  axis.set_xticklabels([f"{serving.EXPORT_LABELS[e]}\nbatch {b}" for e, b in configs],
+                       fontsize=8)
+  axis.set_ylabel("images/s (batch / p50 latency)")
+  axis.legend(fontsize=8)
+  figure.tight_layout()
+  figure.savefig(path, dpi=120)
+  plt.close(figure)
+
+
 # -- Writing. --------------------------------------------------------------------------
 
 _PLOTS = {"module_level": plot_module_level, "network_level": plot_network_level,
-          "scale": plot_scale}
+          "scale": plot_scale, "serving": plot_serving}
 _SECTIONS = (("network_level", "Network level", network_section),
              ("module_level", "Module level", module_section),
-             ("scale", "Scale", scale_section))
+             ("scale", "Scale", scale_section),
+             ("serving", "Serving", serving_section))
 
 
 def write(results: dict, out_dir) -> List[pathlib.Path]:
@@ -381,9 +506,12 @@ def write(results: dict, out_dir) -> List[pathlib.Path]:
   out_dir = pathlib.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   written = []
-  parts = [f"# GSA benchmarks{' (quick run: tiny sizes)' if results.get('quick') else ''}",
-           machine_section(results["machine"]),
-           f"Command: `{results['command']}`", "## Targets", targets_section(results)]
+  header = [f"# GSA benchmarks{' (quick run: tiny sizes)' if results.get('quick') else ''}"]
+  if len(_runs(results, _RESULT_PARTS)) > 1:
+    header.append(runs_line(results, _RESULT_PARTS))
+  else:
+    header += [machine_section(results["machine"]), f"Command: `{results['command']}`"]
+  parts = header + ["## Targets", targets_section(results)]
   for key, title, section in _SECTIONS:
     if key in results:
       png = out_dir / f"{key}.png"
@@ -397,17 +525,34 @@ def write(results: dict, out_dir) -> List[pathlib.Path]:
 
 def readme_summary(results: dict) -> str:
   """The README's summary of a run: its command, its machine and the targets table."""
-  return (f"Command: `{results['command']}`. {machine_section(results['machine'])}\n\n" +
-          targets_section(results))
+  return runs_line(results, _TARGET_PARTS) + "\n\n" + targets_section(results)
+
+
+def readme_serving_summary(results: dict) -> str:
+  """The README's serving block: command, machine, table and recommendation."""
+  result = results["serving"]
+  return (runs_line(results, ["serving"]) + "\n\n" + serving_table(result) + "\n\n" +
+          serving_recommendation(result))
+
+
+def replace_block(readme: str, begin_line: str, end_line: str, text: str) -> str:
+  """`readme` with the text between the lines `begin_line` and `end_line` replaced by
+  `text` (ValueError if it has no such block); also used by `studies.report`."""
+  begin, end = readme.find(begin_line), readme.find(end_line)
+  if begin < 0 or end < begin:
+    raise ValueError(f"The README has no {begin_line!r} ... {end_line!r} block.")
+  return readme[:begin + len(begin_line)] + "\n" + text + "\n" + readme[end:]
 
 
 def replace_readme_summary(readme: str, results: dict) -> str:
-  """`readme` with the text between its `README_BEGIN` and `README_END` lines replaced."""
-  begin, end = readme.find(README_BEGIN), readme.find(README_END)
-  if begin < 0 or end < begin:
-    raise ValueError(f"The README has no {README_BEGIN!r} ... {README_END!r} block.")
-  return (readme[:begin + len(README_BEGIN)] + "\n" + readme_summary(results) + "\n" +
-          readme[end:])
+  """`readme` with the text between its `README_BEGIN` and `README_END` lines replaced,
+  and, if `results` has the serving part, the text between `README_SERVING_BEGIN` and
+  `README_SERVING_END` (without it, that block is left as it is)."""
+  readme = replace_block(readme, README_BEGIN, README_END, readme_summary(results))
+  if "serving" in results:
+    readme = replace_block(readme, README_SERVING_BEGIN, README_SERVING_END,
+                            readme_serving_summary(results))
+  return readme
 
 
 def main(argv=None):

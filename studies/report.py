@@ -1,7 +1,8 @@
 """The Fashion-MNIST study's report: results.json, results.md and Fig. 2-style plots.
 
 `python -m studies.report OUT` draws them again from the per-run records in
-`OUT/runs/*.json`.
+`OUT/runs/*.json`; with `--readme README.md` it also rewrites the README's claims table
+(between `README_BEGIN` and `README_END`) from them.
 """
 
 import argparse
@@ -19,6 +20,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
+from benchmarks import report as benchmarks_report
+
+README_BEGIN = ("<!-- Written by `python -m studies.report study_results/fashion_mnist "
+                "--readme README.md` from its results.json: do not edit. -->")
+README_END = "<!-- End of the written Fashion-MNIST claims. -->"
 RESULTS_JSON = "results.json"
 REPORT_MD = "results.md"
 PLOTS = {  # file -> (x key, x label, x scale)
@@ -90,19 +96,48 @@ def summarize(records: List[dict],
   return summary
 
 
+def seed_std(summary: Dict[str, dict]) -> Optional[float]:
+  """The seed-to-seed standard deviation of top-1, pooled over the arms that have
+  more than one seed (None if none has): the noise of a single-seed arm."""
+  stats = [arm["top1"] for arm in summary.values() if arm["top1"]["n"] > 1]
+  if not stats:
+    return None
+  degrees = sum(s["n"] - 1 for s in stats)
+  return (sum((s["n"] - 1) * s["std"] ** 2 for s in stats) / degrees) ** 0.5
+
+
+def verdict(measured: float, standard_error: Optional[float]) -> str:
+  """Whether a claim (the paper's difference is positive) holds here: the measured
+  difference is more than two standard errors above zero (holds), below it (does not
+  hold), or within them (within noise)."""
+  if standard_error is None:
+    return "unknown (one seed per arm)"
+  if measured > 2 * standard_error:
+    return "holds"
+  if measured < -2 * standard_error:
+    return "does not hold"
+  return "within noise"
+
+
 def claims(summary: Dict[str, dict]) -> List[dict]:
-  """Each claim's measured difference of mean top-1 (percentage points), with the
-  standard deviation of the difference (the arms' std over seeds combined)."""
+  """Each claim's measured difference of mean top-1 (percentage points), its standard
+  error (an arm with one seed counts with the pooled seed std, `seed_std`) and the
+  verdict (`verdict`)."""
+  pooled = seed_std(summary)
   rows = []
   for claim, a, b, paper in CLAIMS:
     if a not in summary or b not in summary:
       continue
-    ta, tb = summary[a]["top1"], summary[b]["top1"]
-    spread = [s["std"] / s["n"] ** 0.5 for s in (ta, tb) if s["std"] is not None]
+    variances = []
+    for stat in (summary[a]["top1"], summary[b]["top1"]):
+      std = stat["std"] if stat["std"] is not None else pooled
+      variances.append(None if std is None else std ** 2 / stat["n"])
+    standard_error = (None if None in variances
+                      else 100 * sum(variances) ** 0.5)
+    measured = 100 * (summary[a]["top1"]["mean"] - summary[b]["top1"]["mean"])
     rows.append({"claim": claim, "a": a, "b": b, "paper": paper,
-                 "measured": 100 * (ta["mean"] - tb["mean"]),
-                 "standard_error": (100 * sum(x * x for x in spread) ** 0.5
-                                    if spread else None)})
+                 "measured": measured, "standard_error": standard_error,
+                 "verdict": verdict(measured, standard_error)})
   return rows
 
 
@@ -136,6 +171,50 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
   return "\n".join(lines)
 
 
+_NOISE_NOTE = (
+    "Standard error of the difference from the seeds' spread; an arm with one seed "
+    "counts with the seed-to-seed std pooled over the arms with several. A claim "
+    "holds here when the difference is more than two standard errors above zero.")
+
+
+def claims_table(rows: Sequence[dict], arms: Dict[str, dict]) -> str:
+  """The claims as a Markdown table: the paper's difference, each arm's top-1 (mean ±
+  std over its seeds), the measured difference ± its standard error, the verdict."""
+  def top1(name):
+    stat = arms[name]["top1"]
+    return f"{_fmt(stat, 100)} ({stat['n']})"
+  return table(
+      ["Claim", "Arms a - b", "Paper (top-1 points)", "Top-1 of a (%, seeds)",
+       "Top-1 of b (%, seeds)", "Measured a - b (± std. error)", "Verdict"],
+      [[c["claim"], f"`{c['a']}` - `{c['b']}`", c["paper"], top1(c["a"]), top1(c["b"]),
+        f"{c['measured']:+.2f}" + (f" ± {c['standard_error']:.2f}"
+                                   if c["standard_error"] is not None else ""),
+        c["verdict"]] for c in rows])
+
+
+def readme_block(results: dict) -> str:
+  """The README's claims table and the facts needed to repeat it."""
+  settings, runs = results["settings"], results["runs"]
+  loads = [x for r in runs for x in (r["load_average_start"], r["load_average_end"])]
+  hours = sum(r["train_wall_seconds"] + r["eval_wall_seconds"] for r in runs) / 3600
+  m = results["machine"]
+  return "\n".join([
+      claims_table(results["claims"], results["arms"]), "",
+      f"{len(runs)} runs of {settings['steps']} steps of batch "
+      f"{settings['batch_size']} ({settings['steps'] * settings['batch_size']:,} "
+      f"images, {settings['steps'] * settings['batch_size'] / 55000:.2f} epochs), "
+      f"each tested on the 10,000 test images; {hours:.1f} h of training and testing "
+      f"in all on {m['cpu']} ({m['usable_cores']} cores), 1-minute load average "
+      f"{min(loads):.1f}-{max(loads):.1f} during the runs. {_NOISE_NOTE}"])
+
+
+def replace_readme_block(readme: str, results: dict) -> str:
+  """`readme` with the text between its `README_BEGIN` and `README_END` lines replaced
+  by `readme_block(results)`."""
+  return benchmarks_report.replace_block(readme, README_BEGIN, README_END,
+                                         readme_block(results))
+
+
 def markdown(results: dict) -> str:
   """The report: one row per arm (mean ± std over seeds), the claims, every run."""
   m = results["machine"]
@@ -166,12 +245,8 @@ def markdown(results: dict) -> str:
                       "FLOPs (M)", "Train time (min)", "Images/s", "Load avg"], rows))
   if results["claims"]:
     lines += ["", "## The paper's claims (top-1 differences, percentage points)", ""]
-    rows = [[c["claim"], f"`{c['a']}` - `{c['b']}`", c["paper"],
-             f"{c['measured']:+.2f}" + (f" ± {c['standard_error']:.2f}"
-                                        if c["standard_error"] is not None else "")]
-            for c in results["claims"]]
-    lines.append(table(["Claim", "Arms", "Paper", "Measured (± standard error)"],
-                       rows))
+    lines.append(claims_table(results["claims"], results["arms"]))
+    lines += ["", _NOISE_NOTE]
   lines += ["", "## Every run", ""]
   rows = [[r["arm"], r["seed"], f"{100 * r['top1']:.2f}",
            f"{r['train_wall_seconds'] / 60:.1f}",
@@ -235,6 +310,8 @@ def main(argv=None) -> None:
   parser = argparse.ArgumentParser(prog="python -m studies.report",
                                    description=__doc__.splitlines()[0])
   parser.add_argument("out", help="the study's --out directory")
+  parser.add_argument("--readme", default=None,
+                      help="also rewrite this README's claims table")
   args = parser.parse_args(argv)
   out = pathlib.Path(args.out)
   if not (out / "runs").is_dir():
@@ -247,6 +324,10 @@ def main(argv=None) -> None:
     results["machine"] = old.get("machine", results["machine"])
   for path in write(results, out):
     print(path)
+  if args.readme:
+    readme = pathlib.Path(args.readme)
+    readme.write_text(replace_readme_block(readme.read_text(), results))
+    print(readme)
 
 
 if __name__ == "__main__":

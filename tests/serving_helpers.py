@@ -1,6 +1,6 @@
 """One exported digits classifier shared by the serving tests.
 
-The model is the one `tests/test_export.py` exports (GSA-ResNet-26 at 32x32, built the
+The model is the one `tests/test_export.py` tests (GSA-ResNet-26 at 32x32, built the
 way training builds it, random batch-norm statistics, saved as a training checkpoint),
 exported once per test session with the default `max_image_pixels`, however many test
 modules ask for it.
@@ -15,9 +15,9 @@ import numpy as np
 import tensorflow as tf
 
 from gsa_keras.serving import export_lib
-from tests import test_export
 from tests import train_helpers
 
+EXPERIMENT = "gsa_resnet_digits"
 _EXPORT = {}
 
 
@@ -27,13 +27,35 @@ def digits_export() -> str:
     root = tempfile.mkdtemp(prefix="gsa_serving_")
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     model_dir = os.path.join(root, "model_dir")
-    model, prefix = train_helpers.write_digits_run(model_dir, test_export.EXPERIMENT)
+    model, prefix = train_helpers.write_digits_run(model_dir, EXPERIMENT)
     params = export_lib.load_params(
-        test_export.EXPERIMENT, [os.path.join(model_dir, "params.yaml")])
+        EXPERIMENT, [os.path.join(model_dir, "params.yaml")])
     export_dir = os.path.join(root, "saved_model")
-    export_lib.export_saved_model(params, prefix, export_dir)
-    _EXPORT.update(dir=export_dir, params=params, model=model)
+    module = export_lib.export_saved_model(params, prefix, export_dir)
+    _EXPORT.update(root=root, dir=export_dir, params=params, model=model,
+                   checkpoint=prefix, model_dir=model_dir, module=module)
   return _EXPORT["dir"]
+
+
+def model_dir() -> str:
+  """The run's model_dir (its checkpoint and params.yaml)."""
+  digits_export()
+  return _EXPORT["model_dir"]
+
+
+def tflite_path() -> str:
+  """The export's TFLite flatbuffer (converted on first use)."""
+  if "tflite" not in _EXPORT:
+    path = os.path.join(os.path.dirname(digits_export()), "model.tflite")
+    export_lib.export_tflite(_EXPORT["module"], path)
+    _EXPORT["tflite"] = path
+  return _EXPORT["tflite"]
+
+
+def checkpoint():
+  """The training checkpoint prefix the export was made from."""
+  digits_export()
+  return _EXPORT["checkpoint"]
 
 
 def params():

@@ -7,6 +7,7 @@ summary of the committed run is checked against `benchmark_results/results.json`
 import json
 import math
 import pathlib
+import time
 
 import numpy as np
 import pytest
@@ -41,6 +42,25 @@ def test_time_side_by_side_interleaves_and_counts_calls():
   # Every round times each function once, in an order rotated by one per round.
   assert [rounds[i:i + 3] for i in range(0, 12, 3)] == [
       list("abc"), list("bca"), list("cab"), list("abc")]
+
+
+def test_record_calls_keeps_every_call_and_its_percentiles():
+  durations = iter([0.004, 0.001, 0.002, 0.003] * 20)
+  functions = {"sleepy": lambda: time.sleep(next(durations))}
+  measured = timing.time_side_by_side(functions, warmup=1, repeats=3,
+                                      min_sample_seconds=0.0, record_calls=True)
+  assert measured["sleepy"].calls == 1 and len(measured["sleepy"].latencies) == 3
+  # One call per sample: the samples are the calls (and the timer's next reading).
+  for latency, sample in zip(measured["sleepy"].latencies, measured["sleepy"].samples):
+    assert latency <= sample < latency + 5e-4
+  made_up = timing.Timing((1.0,), 1, latencies=(5.0, 1.0, 3.0, 2.0, 4.0))
+  for percent in (0, 50, 90, 99, 100):
+    assert made_up.percentile(percent) == pytest.approx(
+        np.percentile([5.0, 1.0, 3.0, 2.0, 4.0], percent))
+  assert made_up.to_json()["latencies"] == [5.0, 1.0, 3.0, 2.0, 4.0]
+  with pytest.raises(ValueError, match="record_calls"):
+    timing.Timing((1.0,), 1).percentile(50)
+  assert "latencies" not in timing.Timing((1.0,), 1).to_json()
 
 
 def test_paired_ratio_is_the_median_of_per_round_ratios():
@@ -232,8 +252,11 @@ def test_readme_summary_is_the_committed_results():
       "The README's benchmark summary differs from benchmark_results/results.json: "
       "run python -m benchmarks.report benchmark_results --readme README.md")
   written = report.readme_summary(results)
-  assert "| GSA time growth exponent in pixels | <= 1.5 | 1.45 | yes |" in written
-  assert results["command"] in written
+  exponent = results["scale"][operators.GSA]["exponents"]["time"]
+  assert (f"| GSA time growth exponent in pixels | <= 1.5 | {exponent:.2f} | "
+          f"{'yes' if exponent <= 1.5 else '**no**'} |") in written
+  # The command that measured the targets' parts (a later run may have added others).
+  assert report.provenance(results, "network_level")["command"] in written
   # The report's own Markdown has the same targets table.
   assert report.targets_section(results) in (
       ROOT / "benchmark_results" / report.REPORT_MD).read_text()
@@ -254,7 +277,9 @@ def test_readme_summary_replaces_only_its_block():
 
 @pytest.mark.slow
 def test_quick_suite_runs_end_to_end(tmp_path, capsys):
-  results = run.main(["--quick", "--out", str(tmp_path)])
+  """Every part but serving (`tests/test_serving_benchmark.py` runs that one)."""
+  results = run.main(["--quick", "--parts", "network,module,scale", "--out",
+                      str(tmp_path)])
   written = capsys.readouterr().out.split()
   assert sorted(pathlib.Path(p).name for p in written) == [
       "module_level.png", "network_level.png", "results.md", "scale.png"]

@@ -2,7 +2,8 @@
 
 One digits classifier (GSA-ResNet-26 at 32x32, the CPU default experiment) is built the
 way training builds it, given random batch-norm statistics (so evaluation mode differs
-from training mode), saved as a training checkpoint and exported once per module.
+from training mode), saved as a training checkpoint and exported once per test session
+(`tests/serving_helpers.py`, shared with the other serving tests).
 """
 
 import os
@@ -16,7 +17,6 @@ import tf_keras
 
 from ai_edge_litert import interpreter as litert
 from official.core import task_factory
-from official.core import train_utils
 from official.vision.ops import preprocess_ops
 
 from gsa_keras import predict
@@ -24,9 +24,9 @@ from gsa_keras import runs
 from gsa_keras.data import digits
 from gsa_keras.serving import export_lib
 from gsa_keras.serving import module as serving_module
-from tests import train_helpers as helpers
+from tests import serving_helpers
 
-EXPERIMENT = "gsa_resnet_digits"
+EXPERIMENT = serving_helpers.EXPERIMENT
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = os.path.join(REPO, "gsa_keras", "data", "samples")
 BIN = os.path.dirname(sys.executable)
@@ -58,20 +58,11 @@ def _example(image):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-  """A digits classifier as training leaves it: model, model_dir and params.yaml."""
-  root = tmp_path_factory.mktemp("trained")
-  params = export_lib.load_params(EXPERIMENT)
-  task = task_factory.get_task(params.task)
-  model = task.build_model()
-  helpers.randomize_batch_norm(model)
-  optimizer = task.create_optimizer(params.trainer.optimizer_config, params.runtime)
-  model_dir = str(root / "model_dir")
-  tf.train.Checkpoint(model=model, optimizer=optimizer,
-                      global_step=tf.Variable(7, dtype=tf.int64)).save(
-                          os.path.join(model_dir, "ckpt"))
-  train_utils.serialize_config(params, model_dir)
-  return dict(model=model, model_dir=model_dir, params=params)
+def trained():
+  """A digits classifier as training leaves it (`serving_helpers`, shared by the
+  serving tests): model, model_dir and params."""
+  return dict(model=serving_helpers.keras_model(), model_dir=serving_helpers.model_dir(),
+              params=serving_helpers.params())
 
 
 @pytest.fixture(scope="module")
@@ -83,17 +74,11 @@ def images():
 
 
 @pytest.fixture(scope="module")
-def exported(trained, tmp_path_factory):
+def exported():
   """The library's export of `trained`: SavedModel dir, loaded model, TFLite path."""
-  root = tmp_path_factory.mktemp("exported")
-  export_dir, tflite_path = str(root / "saved_model"), str(root / "model.tflite")
-  params = export_lib.load_params(
-      EXPERIMENT, [os.path.join(trained["model_dir"], "params.yaml")])
-  checkpoint = runs.find_checkpoint(trained["model_dir"])
-  module = export_lib.export_saved_model(params, checkpoint, export_dir)
-  export_lib.export_tflite(module, tflite_path)
+  export_dir = serving_helpers.digits_export()
   return dict(dir=export_dir, loaded=tf.saved_model.load(export_dir),
-              tflite=tflite_path)
+              tflite=serving_helpers.tflite_path())
 
 
 @pytest.fixture(scope="module")
@@ -298,7 +283,8 @@ def test_errors_name_the_flag(trained, tmp_path):
   other = tf_keras.Sequential([tf_keras.Input([4]), tf_keras.layers.Dense(2)])
   other_prefix = tf.train.Checkpoint(model=other).save(str(tmp_path / "other"))
   with pytest.raises(ValueError, match="--checkpoint_path: .* does not match"):
-    runs.restore(trained["model"], other_prefix)
+    # Into a model of its own: the shared one stays as the other tests expect it.
+    runs.restore(runs.build_model(trained["params"]), other_prefix)
 
 
 def test_command_line_fails_before_work(tmp_path):

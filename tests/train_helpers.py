@@ -73,13 +73,20 @@ def randomize_batch_norm(model, seed=0):
 
 def write_digits_run(model_dir, experiment="gsa_resnet_digits"):
   """A run as training leaves it, without training: the experiment's model with its
-  batch norms moved (`randomize_batch_norm`), a checkpoint and `params.yaml` in
-  `model_dir`. Returns (model, checkpoint prefix)."""
+  batch norms moved (`randomize_batch_norm`), a checkpoint that also holds the optimizer
+  and the global step (7), and `params.yaml`, in `model_dir`. Returns (model,
+  checkpoint prefix)."""
+  from official.core import task_factory  # pylint: disable=g-import-not-at-top
   from official.core import train_utils  # pylint: disable=g-import-not-at-top
   from gsa_keras import runs  # pylint: disable=g-import-not-at-top
   params = runs.load_params(experiment)
   model = runs.build_model(params)
   randomize_batch_norm(model)
-  prefix = tf.train.Checkpoint(model=model).save(os.path.join(str(model_dir), "ckpt"))
+  optimizer = task_factory.get_task(params.task).create_optimizer(
+      params.trainer.optimizer_config, params.runtime)
+  prefix = tf.train.Checkpoint(
+      model=model, optimizer=optimizer,
+      global_step=tf.Variable(7, dtype=tf.int64)).save(
+          os.path.join(str(model_dir), "ckpt"))
   train_utils.serialize_config(params, str(model_dir))
   return model, prefix

@@ -8,15 +8,20 @@ export (`official.vision.serving`), each under its own signature:
   tf_example       `inputs`: serialized `tf.train.Example`s with `image/encoded` [batch].
 
 Each returns `logits` and `probs` [batch, num_classes] (softmax, or sigmoid for
-multi-label tasks). Images are cropped and resized to `task.model.input_size` and
-normalised inside the graph, as the evaluation input pipeline does. Encoded images
-are decoded only if their headers declare at most `max_image_pixels` pixels, each
-and all of one request together (`gsa_keras.serving.image_size`).
+multi-label tasks), float32. Images are cropped and resized to
+`task.model.input_size` and normalised inside the graph, as the evaluation input
+pipeline does. Encoded images are decoded only if their headers declare at most
+`max_image_pixels` pixels, each and all of one request together
+(`gsa_keras.serving.image_size`). The model computes in float32 or, with
+`precision="bfloat16"`, in bfloat16 with float32 variables (the tf_keras
+`mixed_bfloat16` policy; the GSA layers keep their softmaxes in float32).
 """
 
+import contextlib
 from typing import Dict, Optional
 
 import tensorflow as tf
+import tf_keras
 
 from official.vision.ops import preprocess_ops
 from official.vision.serving import export_base
@@ -33,12 +38,41 @@ SIGNATURES = {
 INPUT_KEY = "inputs"  # The input name of every signature (the Model Garden's).
 # The default limit on the pixels the encoded images of one request decode to.
 DEFAULT_MAX_IMAGE_PIXELS = image_size.DEFAULT_MAX_IMAGE_PIXELS
+# What the model may compute in -> the tf_keras dtype policy it is built under.
+PRECISION_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+PRECISIONS = tuple(PRECISION_POLICIES)
+DEFAULT_PRECISION = "float32"
+
+
+def validate_precision(precision, setting: str = "precision") -> str:
+  """`precision` if it is one of `PRECISIONS`.
+
+  Raises:
+    ValueError: naming `setting`, the value and the allowed values.
+  """
+  if not isinstance(precision, str) or precision not in PRECISION_POLICIES:
+    raise ValueError(f"{setting} must be one of {', '.join(PRECISIONS)}, got "
+                     f"{precision!r}.")
+  return precision
+
+
+@contextlib.contextmanager
+def dtype_policy(precision: str):
+  """Builds the tf_keras layers made inside the block for `precision`; the global
+  policy in force before is restored afterwards."""
+  previous = tf_keras.mixed_precision.global_policy()
+  tf_keras.mixed_precision.set_global_policy(
+      PRECISION_POLICIES[validate_precision(precision)])
+  try:
+    yield
+  finally:
+    tf_keras.mixed_precision.set_global_policy(previous)
 
 
 class ClassifierModule(image_classification.ClassificationModule):
   """The Model Garden's `ClassificationModule`, serving several input types at once.
 
-  It differs from the Model Garden's module in five ways:
+  It differs from the Model Garden's module in six ways:
   - crop and resize follow `task.validation_data` (`aug_crop`,
     `center_crop_fraction`, `tf_resize_method`), as the evaluation pipeline does,
     where the Model Garden follows `train_data.aug_crop` with a fixed fraction;
@@ -50,12 +84,16 @@ class ClassifierModule(image_classification.ClassificationModule):
     checks only the dtype) and rejects an empty batch, with a clear message;
   - `image_bytes` and `tf_example` read each image's size from its header and
     refuse to decode more than `max_image_pixels` pixels per image and per
-    request (INVALID_ARGUMENT, giving the size and the limit).
+    request (INVALID_ARGUMENT, giving the size and the limit);
+  - the model it builds computes in `precision` (float32 or bfloat16), whatever
+    the process's global dtype policy, and `logits` and `probs` are float32 either
+    way (the softmax or sigmoid is taken of float32 logits).
   """
 
   def __init__(self, params, *, input_type: str = "image_tensor",
                batch_size: Optional[int] = None, model=None,
-               max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS):
+               max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+               precision: str = DEFAULT_PRECISION):
     """Initializes the module.
 
     Args:
@@ -66,19 +104,39 @@ class ClassifierModule(image_classification.ClassificationModule):
       model: A `tf_keras.Model` to serve; by default built from `params`.
       max_image_pixels: `int`, the most pixels the encoded images of one request
         may decode to, each and all together (`--max_image_pixels`).
+      precision: `str`, what the model built from `params` computes in: one of
+        `PRECISIONS` (`--precision`). A given `model` computes as it was built.
 
     Raises:
-      ValueError: `max_image_pixels` is not a positive integer.
+      ValueError: `max_image_pixels` is not a positive integer, or `precision` is
+        not one of `PRECISIONS` (before any model is built).
     """
     self._max_image_pixels = image_size.validate_max_image_pixels(max_image_pixels)
+    self._precision = validate_precision(precision)
     super().__init__(
         params, batch_size=batch_size,
         input_image_size=list(params.task.model.input_size[:2]),
         input_type=input_type, model=model)
+    # A bfloat16 model's head gives bfloat16 logits: the signatures return float32,
+    # and `serve` takes the softmax of these.
+    self._model_step = self.inference_step
+    self.inference_step = self._float32_logits
     self._siblings = {}  # input type -> module, tracked so their functions live.
     # Saved with the SavedModel, so that clients (gsa_keras.predict) can read it.
     self.max_image_pixels = tf.Variable(
         max_image_pixels, dtype=tf.int64, trainable=False, name="max_image_pixels")
+
+  @property
+  def precision(self) -> str:
+    """What the module's model was built to compute in (one of `PRECISIONS`)."""
+    return self._precision
+
+  def _build_model(self):
+    with dtype_policy(self._precision):
+      return super()._build_model()
+
+  def _float32_logits(self, images: tf.Tensor) -> tf.Tensor:
+    return tf.cast(self._model_step(images), tf.float32)
 
   def _checked(self, inputs: tf.Tensor, inner_shape) -> tf.Tensor:
     """`inputs` after run-time checks: shape [batch] + inner_shape, batch > 0."""
@@ -140,7 +198,8 @@ class ClassifierModule(image_classification.ClassificationModule):
     if input_type not in self._siblings:
       self._siblings[input_type] = ClassifierModule(
           self.params, input_type=input_type, batch_size=self._batch_size,
-          model=self.model, max_image_pixels=self._max_image_pixels)
+          model=self.model, max_image_pixels=self._max_image_pixels,
+          precision=self._precision)
     return self._siblings[input_type]
 
   def get_inference_signatures(self, function_keys: Dict[str, str]):
@@ -151,6 +210,17 @@ class ClassifierModule(image_classification.ClassificationModule):
       signatures.update(export_base.ExportModule.get_inference_signatures(
           module, {input_type: key}))
     return signatures
+
+  def with_precision(self, precision: str) -> "ClassifierModule":
+    """This module, or one whose model is built for `precision` and holds this
+    model's weights (same params, input type, batch size and image limit)."""
+    if validate_precision(precision) == self._precision:
+      return self
+    other = ClassifierModule(
+        self.params, input_type=self._input_type, batch_size=self._batch_size,
+        max_image_pixels=self._max_image_pixels, precision=precision)
+    other.model.set_weights(self.model.get_weights())
+    return other
 
   def tflite_function(self):
     """`serving_default` on uint8 images of the input size only, with a fixed batch
