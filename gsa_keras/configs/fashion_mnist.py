@@ -27,11 +27,10 @@ from gsa_keras.data import fashion_mnist
 
 MODEL_ID = 26
 BATCH_SIZE = 64
-# Chosen so that the whole study (13 runs) trains and evaluates in 150 minutes on a
-# shared 2-core CPU. Measured with 200-step runs at load average 4-10: ~1.3 steps/s
-# once traced, ~170 s per process for start-up, tracing and the Model Garden's own
-# FLOP count, ~90 s to evaluate the 10,000 test images; 13 runs x (260 s + 500 steps
-# / 1.3 steps/s) = 139 minutes.
+# Chosen so that the whole study (14 runs) trains and tests in about 150 minutes on
+# this project's 2-core CPU. Measured on 2026-11-29 at load average 2-6 (other jobs
+# running): 5-6 minutes per run of the convolutional, GSA and Table 4 arms, 9 for the
+# axial arm, 15 for local attention, each including about 1.5 minutes of testing.
 TRAIN_STEPS = 500
 WARMUP_STEPS = 50
 STEPS_PER_LOOP = 50
