@@ -118,7 +118,8 @@ class ClassifierModule(image_classification.ClassificationModule):
         input_image_size=list(params.task.model.input_size[:2]),
         input_type=input_type, model=model)
     # A bfloat16 model's head gives bfloat16 logits: the signatures return float32,
-    # and `serve` takes the softmax of these.
+    # and `serve` takes the softmax of these. The Model Garden's base class sets
+    # `inference_step` on the instance (to `model.call`), so it is wrapped there.
     self._model_step = self.inference_step
     self.inference_step = self._float32_logits
     self._siblings = {}  # input type -> module, tracked so their functions live.
