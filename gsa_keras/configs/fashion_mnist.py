@@ -27,10 +27,11 @@ from gsa_keras.data import fashion_mnist
 
 MODEL_ID = 26
 BATCH_SIZE = 64
-# Chosen so that the whole study (14 runs) trains and tests in about 150 minutes on
-# this project's 2-core CPU. Measured on 2026-11-29 at load average 2-6 (other jobs
-# running): 5-6 minutes per run of the convolutional, GSA and Table 4 arms, 9 for the
-# axial arm, 15 for local attention, each including about 1.5 minutes of testing.
+# Chosen so that the whole study (14 runs) trains and tests within 150 minutes on this
+# project's 2-core CPU. Measured on 2026-11-29: 1.6 hours for the 14 runs; per run
+# 3-5 minutes of training for the convolutional and GSA arms on a quiet machine, 5-6
+# for the Table 4 arms and 8-9 for the axial and Table 5 arms (at load average 1-6,
+# other jobs running), 15 for local attention, and 20-90 seconds of testing.
 TRAIN_STEPS = 500
 WARMUP_STEPS = 50
 STEPS_PER_LOOP = 50
