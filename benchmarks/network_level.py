@@ -10,6 +10,7 @@ the same network when its parameter count matches), and set beside the paper's T
 """
 
 import dataclasses
+import gc
 from typing import Callable, Dict, Tuple
 
 import tensorflow as tf
@@ -161,5 +162,9 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict:
         log(f"network batch {batch} {mode} {step}: " + ", ".join(
             f"{name} {t.median * 1e3:.1f} ms" for name, t in timings.items()) +
             f", ratio {rows[-1]['ratio']:.2f}")
+        # Each row traces (and with XLA compiles) every network again, and a
+        # training row makes optimizer slots: free them before the next row.
+        del functions
+        gc.collect()
   return {"model_id": settings.model_id, "input_size": settings.input_size,
           "costs": network_costs, "rows": rows}

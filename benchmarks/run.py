@@ -14,6 +14,7 @@ records the load average at the start and the end).
 import argparse
 import dataclasses
 import datetime
+import gc
 import json
 import os
 import pathlib
@@ -21,6 +22,7 @@ import platform
 import sys
 
 import tensorflow as tf
+import tf_keras
 
 from benchmarks import module_level
 from benchmarks import network_level
@@ -39,8 +41,9 @@ def settings(quick: bool, memory_budget_bytes: int, repeats=None) -> dict:
     parts = {
         "module": module_level.Settings(
             shapes=module_level.QUICK_SHAPES, batches=(1, 2), warmup=1, repeats=2),
+        # One batch: each network is traced once per batch, step and mode.
         "network": network_level.Settings(
-            model_id=26, input_size=32, num_classes=10, batches=(1, 2),
+            model_id=26, input_size=32, num_classes=10, batches=(2,),
             modes=("graph",), warmup=1, repeats=2),
         "scale": scale.Settings(sizes=scale.QUICK_SIZES, channels=16, warmup=1,
                                 repeats=2, fit_from=0, timeout_seconds=300),
@@ -156,6 +159,9 @@ def main(argv=None) -> dict:
       if "parts" in results:
         results["parts"][key] = this_run
       (out_dir / report.RESULTS_JSON).write_text(json.dumps(results, indent=1))
+      # The next part starts without this part's models and traced functions.
+      tf_keras.backend.clear_session()
+      gc.collect()
   for path in report.write(results, out_dir):
     print(path)
   return results

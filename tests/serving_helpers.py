@@ -18,6 +18,12 @@ from gsa_keras.serving import export_lib
 from tests import train_helpers
 
 EXPERIMENT = "gsa_resnet_digits"
+# How closely two float32 computations of this model's logits agree, as a fraction of
+# their largest magnitude. The model's random batch-norm statistics give logits of
+# about 200, and TensorFlow's CPU kernels may split their sums differently when the
+# machine is busy: one test run with another beside it moved them by 1.2e-4 of the
+# largest. A preprocessing or batch-norm mistake moves them by far more.
+LOGITS_TOLERANCE = 1e-3
 _EXPORT = {}
 
 
@@ -75,3 +81,10 @@ def digit_pngs(count: int, seed: int = 0):
   rng = np.random.default_rng(seed)
   return [tf.io.encode_png(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).numpy()
           for _ in range(count)]
+
+
+def assert_same_logits(actual, expected):
+  """`actual` equals `expected` up to `LOGITS_TOLERANCE` of the largest |expected|."""
+  expected = np.asarray(expected)
+  np.testing.assert_allclose(actual, expected, rtol=0,
+                             atol=LOGITS_TOLERANCE * np.abs(expected).max())

@@ -301,7 +301,7 @@ def test_saved_model_records_and_applies_the_limit(export_dir):
       assert message in error.value.message, key
   outputs = {key: loaded.signatures[key](inputs=tf.constant([wrap(digit)]))["logits"]
              for key, wrap in (("image_bytes", lambda x: x), ("tf_example", _example))}
-  np.testing.assert_allclose(outputs["image_bytes"], outputs["tf_example"], atol=1e-6)
+  serving_helpers.assert_same_logits(outputs["image_bytes"], outputs["tf_example"])
 
 
 _MEMORY_PROBE = textwrap.dedent("""
