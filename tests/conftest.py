@@ -110,7 +110,7 @@ def pytest_collection_modifyitems(config, items):
 def pytest_collection_finish(session):
   """Under `--dist loadgroup`, fails loudly if pytest-xdist did not group the tests
   (it renames their node ids, which some pytest versions ignore: see setup.py)."""
-  if session.config.getvalue("loadgroup") and any(
+  if session.config.getoption("loadgroup", default=False) and any(
       "@" not in item.nodeid for item in session.items):
     raise pytest.UsageError(
         "pytest-xdist did not group the tests (--dist loadgroup): use the versions "
