@@ -4,12 +4,15 @@ serving tests' export run on one worker; every other module is a group of its ow
 import types
 
 from tests import conftest
-from tests import serving_helpers
+
+# Not imported here: a module that holds `serving_helpers` joins the serving export's
+# group, which `test_this_suites_sharers_are_grouped` checks this module is not in.
+SERVING_HELPERS = conftest.serving_helpers
 
 
 def _item(module, name, fixtures=(), uses_serving_export=False):
   module_object = types.SimpleNamespace(
-      serving_helpers=serving_helpers if uses_serving_export else None)
+      serving_helpers=SERVING_HELPERS if uses_serving_export else None)
   return types.SimpleNamespace(nodeid=f"tests/{module}.py::{name}",
                                fixturenames=list(fixtures), module=module_object)
 
