@@ -7,7 +7,9 @@
   scikit-learn (`gsa_keras.data.digits`), no download.
 
 The YAML files in `official_configs/` override these for each row of the paper. The
-configs reuse the Model Garden's image classification config and task; the model's
+configs reuse the Model Garden's image classification config; the task that trains
+them is `gsa_keras.tasks.image_classification` (the Model Garden's, with inputs that
+honour every data field); the model's
 `backbone` is the one-of of `gsa_keras.configs.backbones`, so `type: gsa_resnet`
 resolves, and `ExperimentConfig.validate` also checks value types and data sources.
 """
@@ -16,11 +18,9 @@ import dataclasses
 
 from official.core import config_definitions as cfg
 from official.core import exp_factory
-from official.core import task_factory
 from official.modeling import optimization
 from official.vision.configs import common
 from official.vision.configs import image_classification as ic_config
-from official.vision.tasks import image_classification as ic_task
 
 from gsa_keras.configs import backbones
 from gsa_keras.configs import validation
@@ -91,6 +91,7 @@ class GSAExperimentConfig(cfg.ExperimentConfig):
     """Raises TypeError/ValueError naming the first bad field, before any work."""
     validation.check_types(self)
     validation.check_data_sources(self.task)
+    validation.check_read_fields(self.task)
     backbone = self.task.model.backbone
     try:
       backbone.get().validate()
@@ -101,11 +102,6 @@ class GSAExperimentConfig(cfg.ExperimentConfig):
 
 _RESTRICTIONS = ("task.train_data.is_training != None",
                  "task.validation_data.is_training != None")
-
-# The stock Model Garden task trains this config: it builds the backbone through
-# `backbones.factory`, where `gsa_keras.backbones` registers `gsa_resnet`.
-task_factory.register_task_cls(GSAImageClassificationTask)(
-    ic_task.ImageClassificationTask)
 
 
 def scaled_learning_rate(global_batch_size: int) -> float:

@@ -1,4 +1,5 @@
-"""Config checks the Model Garden leaves out: value types and a data source per split.
+"""Config checks the Model Garden leaves out: value types, a data source per split,
+and no data field that nothing reads.
 
 `hyperparams.Config.override(..., is_strict=True)` rejects unknown keys but stores any
 value, so `train_steps: many` would only fail deep inside training. These checks run
@@ -15,6 +16,10 @@ from official.modeling.hyperparams import base_config
 
 _SEQUENCES = (list, tuple, collections.abc.Sequence)
 _DATA_SPLITS = ("train_data", "validation_data")
+# Image classification data fields that no code of the task reads
+# (`gsa_keras.tasks.image_classification`): the pre-`aug_type` spellings of the
+# augmentation policy, and a decoder choice the classification task does not offer.
+UNREAD_DATA_FIELDS = ("aug_policy", "randaug_magnitude", "decoder")
 
 
 def _describe(annotation) -> str:
@@ -101,3 +106,24 @@ def check_data_sources(task: base_config.Config, prefix: str = "task.") -> None:
     if data.global_batch_size <= 0:
       raise ValueError(f"`{name}.global_batch_size` must be positive, got "
                        f"{data.global_batch_size}.")
+
+
+def _plain(value: Any) -> Any:
+  return value.as_dict() if isinstance(value, base_config.Config) else value
+
+
+def check_read_fields(task: base_config.Config, prefix: str = "task.") -> None:
+  """Raises ValueError if a split's data config sets a field that nothing reads
+  (`UNREAD_DATA_FIELDS`): a setting that would silently have no effect."""
+  for split in _DATA_SPLITS:
+    data = getattr(task, split)
+    defaults = type(data)()
+    for name in UNREAD_DATA_FIELDS:
+      if not hasattr(data, name):
+        continue
+      if _plain(getattr(data, name)) != _plain(getattr(defaults, name)):
+        raise ValueError(
+            f"`{prefix}{split}.{name}` is set to {_plain(getattr(data, name))!r}, but "
+            "the image classification task reads none of "
+            f"{', '.join(UNREAD_DATA_FIELDS)}: use `aug_type` for augmentation "
+            "policies, or remove the field.")

@@ -1,0 +1,1 @@
+"""Model Garden tasks of the GSA experiments (registered with `task_factory`)."""
