@@ -8,7 +8,9 @@ resize and normalisation are the exported graph's, and no gsa_keras code runs on
 model. `--labels` names the classes (one per line, in class-index order); without it
 the class index is printed. Each file's size is read from its header first, and a file
 that would decode to more pixels than the SavedModel accepts (its `max_image_pixels`,
-`gsa_keras.serving.image_size`) is refused without being decoded.
+`gsa_keras.serving.image_size`) is refused without being decoded, and an image whose
+logits are not finite (NaN or infinity: the network overflowed) is an error, never a
+NaN answer.
 """
 
 from typing import List, Optional, Sequence, Tuple
@@ -23,6 +25,9 @@ from gsa_keras.serving import image_size
 
 FLAGS = flags.FLAGS
 SIGNATURE = "image_bytes"
+# `gsa_keras.serving.module.NON_FINITE_MESSAGE`, not imported: that module imports the
+# Model Garden, which this command does not need.
+NON_FINITE_MESSAGE = "Non-finite logits (NaN or infinity)"
 
 
 def define_flags():
@@ -112,7 +117,8 @@ def predict(serve_image_bytes, image_paths: Sequence[str],
 
   Raises:
     ValueError: A path that is not a readable image file, an image larger than
-      `max_pixels` or one the model cannot decode (naming it).
+      `max_pixels`, one the model cannot decode, or one whose logits are not finite
+      (naming it).
   """
   rows = []
   for path in image_paths:
@@ -122,8 +128,25 @@ def predict(serve_image_bytes, image_paths: Sequence[str],
       outputs = serve_image_bytes(inputs=tf.constant([encoded]))
     except tf.errors.InvalidArgumentError as e:
       raise ValueError(f"--image: cannot classify {path!r}: {_reason(e)}") from None
+    check_finite(outputs, path)
     rows.append(outputs["probs"].numpy()[0])
   return np.stack(rows)
+
+
+def check_finite(outputs, path: str) -> None:
+  """Raises ValueError naming `path` if a logit or probability is NaN or infinite.
+
+  The serving signatures fail such a request themselves
+  (`gsa_keras.serving.module.checked_logits`); this also covers SavedModels exported
+  before they did, so that no NaN is printed as an answer.
+  """
+  # Probabilities are NaN only if logits are not finite (a softmax of finite logits
+  # is finite); both are checked in case a signature returns only one.
+  if not all(np.all(np.isfinite(np.asarray(outputs[key])))
+             for key in ("logits", "probs") if key in outputs):
+    raise ValueError(
+        f"--image: cannot classify {path!r}: {NON_FINITE_MESSAGE}: the network "
+        "overflowed on this image, so it has no answer.")
 
 
 def main(argv):

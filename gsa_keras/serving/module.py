@@ -8,7 +8,8 @@ export (`official.vision.serving`), each under its own signature:
   tf_example       `inputs`: serialized `tf.train.Example`s with `image/encoded` [batch].
 
 Each returns `logits` and `probs` [batch, num_classes] (softmax, or sigmoid for
-multi-label tasks), float32. Images are cropped and resized to
+multi-label tasks), float32; a request with a logit that is not finite fails
+(INVALID_ARGUMENT) instead (`checked_logits`). Images are cropped and resized to
 `task.model.input_size` and normalised inside the graph, as the evaluation input
 pipeline does. Encoded images are decoded only if their headers declare at most
 `max_image_pixels` pixels, each and all of one request together
@@ -69,10 +70,40 @@ def dtype_policy(precision: str):
     tf_keras.mixed_precision.set_global_policy(previous)
 
 
+# The start of the error a request gets when the model's logits are not finite.
+NON_FINITE_MESSAGE = "Non-finite logits (NaN or infinity)"
+
+
+def checked_logits(logits: tf.Tensor) -> tf.Tensor:
+  """`logits` [batch, classes] once every entry is finite; else INVALID_ARGUMENT.
+
+  A GSA network in evaluation mode can amplify an unusual image until its logits
+  overflow (each module's output grows with the cube of its input's scale once the
+  batch norm between its column and row passes uses moving statistics:
+  `studies/input_scale.py`), and a softmax of them is NaN: the request fails instead of
+  answering NaN. The error names the images' positions in the batch, e.g.
+  "Non-finite logits (NaN or infinity) for the images at batch positions [1 3]: ...".
+
+  A plain `Assert` on a formatted string (no control flow, no custom op), so the
+  SavedModel stays portable. TFLite's converter drops assertions (its builtin ops
+  cannot fail a call), so a TFLite flatbuffer returns such logits unchecked: its
+  callers must check them (`numpy.isfinite`).
+  """
+  finite = tf.reduce_all(tf.math.is_finite(logits), axis=-1)
+  positions = tf.cast(tf.reshape(tf.where(tf.logical_not(finite)), [-1]), tf.int32)
+  message = tf.strings.format(
+      NON_FINITE_MESSAGE + " for the images at batch positions {}: the network "
+      "overflowed on them, so it has no answer for this request.", positions,
+      summarize=-1)
+  check = tf.debugging.Assert(tf.reduce_all(finite), [message], name="check_logits")
+  with tf.control_dependencies([check]):
+    return tf.identity(logits)
+
+
 class ClassifierModule(image_classification.ClassificationModule):
   """The Model Garden's `ClassificationModule`, serving several input types at once.
 
-  It differs from the Model Garden's module in six ways:
+  It differs from the Model Garden's module in seven ways:
   - crop and resize follow `task.validation_data` (`aug_crop`,
     `center_crop_fraction`, `tf_resize_method`), as the evaluation pipeline does,
     where the Model Garden follows `train_data.aug_crop` with a fixed fraction;
@@ -87,7 +118,9 @@ class ClassifierModule(image_classification.ClassificationModule):
     request (INVALID_ARGUMENT, giving the size and the limit);
   - the model it builds computes in `precision` (float32 or bfloat16), whatever
     the process's global dtype policy, and `logits` and `probs` are float32 either
-    way (the softmax or sigmoid is taken of float32 logits).
+    way (the softmax or sigmoid is taken of float32 logits);
+  - a request whose logits are not all finite fails (INVALID_ARGUMENT, naming the
+    images' batch positions, `checked_logits`) instead of answering NaN.
   """
 
   def __init__(self, params, *, input_type: str = "image_tensor",
@@ -137,7 +170,7 @@ class ClassifierModule(image_classification.ClassificationModule):
       return super()._build_model()
 
   def _float32_logits(self, images: tf.Tensor) -> tf.Tensor:
-    return tf.cast(self._model_step(images), tf.float32)
+    return checked_logits(tf.cast(self._model_step(images), tf.float32))
 
   def _checked(self, inputs: tf.Tensor, inner_shape) -> tf.Tensor:
     """`inputs` after run-time checks: shape [batch] + inner_shape, batch > 0."""
@@ -225,7 +258,10 @@ class ClassifierModule(image_classification.ClassificationModule):
 
   def tflite_function(self):
     """`serving_default` on uint8 images of the input size only, with a fixed batch
-    size (the module's, else 1): the function a TFLite flatbuffer is made from."""
+    size (the module's, else 1): the function a TFLite flatbuffer is made from.
+
+    The converter drops its check of the logits (`checked_logits`): TFLite has no
+    builtin op that fails a call, so a flatbuffer's caller checks them itself."""
     spec = tf.TensorSpec(
         [self._batch_size or 1] + self._input_image_size + [self._num_channels],
         tf.uint8, name=INPUT_KEY)
