@@ -400,7 +400,7 @@ def markdown(record: Dict[str, object]) -> str:
   scales = record["scales"]
   pairs = _pairs(scales)
   lines = [
-      "# Growth of GSA outputs with the scale of their input (issue 26)",
+      "# Growth of GSA outputs with the scale of their input",
       "",
       f"Written by `python -m studies.input_scale`. Growth exponent of each part between "
       f"input scales (1: linear, 2: quadratic, 3: cubic): median [min, max] over seeds "
