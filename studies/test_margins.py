@@ -1,0 +1,257 @@
+"""The tests that train a network and assert an accuracy, run over many seeds.
+
+  python -m studies.test_margins --checks short_fit --seeds 0-9
+  TF_ENABLE_ONEDNN_OPTS=0 python -m studies.test_margins --checks short_fit \
+      --seeds 0-9 --tag onednn_off
+  python -m studies.test_margins --checks bars_keras3,bars_tf_keras --seeds 0-9
+  python -m studies.test_margins --checks keras_fit --seeds 0-4
+
+A seeded test's outcome still moves with the CPU (its kernels round differently), so
+its thresholds come from the distribution over seeds, with a margin, not from one
+run. Each check is the training of one test, defined here once and used by the test:
+
+- `short_fit` (`tests/test_layer_learning.py`, the digits short fit): a strided 3x3
+  convolution, two `GlobalSelfAttention` layers (a ReLU between them, no batch norm
+  of the model's own), global pooling and a dense head, fitted with Adam 3e-3 for 5
+  epochs of batch 64 (115 steps). It records `train_accuracy` (the fit's last
+  epoch: training mode, batch statistics), `held_out_accuracy` (`evaluate` on the 360
+  held-out digits: the moving statistics), `train_eval_accuracy` (`evaluate` on the
+  training digits: separates overfitting, low held out only, from a train/evaluation
+  mismatch of the batch norm, low on both) and `held_out_accuracy_recalibrated`
+  (after `gsa_keras.layers.recalibrate_batch_norm` on the training digits:
+  separates statistics that lag the weights from statistics that are wrong in kind).
+- `bars_keras3`, `bars_tf_keras` (`tests/test_layer_learning.py`, both flavours):
+  two GSA layers with batch norm learn vertical vs horizontal bars; loss ratio, train
+  and test accuracy.
+- `keras_fit` (`tests/test_applications.py`, the README's Keras-models example):
+  GSAResNet26 fitted with SGD 0.05 for 6 epochs on the digits; validation top-1.
+
+One JSON record per check, tag and seed lands in `OUT/runs/` as soon as it is
+measured, so an interrupted run resumes; `OUT/summary.json` holds the distribution
+(min, quantiles, mean, std) per check, tag and measure.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+from typing import Dict, List
+
+import numpy as np
+
+
+def parse_seeds(text: str) -> List[int]:
+  """`0-9` or `0,3,5` as a list of seeds."""
+  seeds = []
+  for part in text.split(","):
+    part = part.strip()
+    if "-" in part:
+      first, last = part.split("-")
+      seeds.extend(range(int(first), int(last) + 1))
+    elif part:
+      seeds.append(int(part))
+  if not seeds or min(seeds) < 0:
+    raise argparse.ArgumentTypeError(f"--seeds: expected e.g. 0-9 or 0,3,5, got {text!r}")
+  return seeds
+
+
+def build_short_fit_model(keras, layers, width: int = 32, num_heads: int = 4,
+                          norm_momentum=None):
+  """The short fit's model: conv, GSA, ReLU, GSA, pooling, dense (10 logits)."""
+  options = {} if norm_momentum is None else {"norm_momentum": norm_momentum}
+  inputs = keras.Input((32, 32, 3))
+  x = keras.layers.Conv2D(width, 3, strides=2, padding="same")(inputs)
+  x = layers.GlobalSelfAttention(width, num_heads=num_heads, **options)(x)
+  x = keras.layers.ReLU()(x)
+  x = layers.GlobalSelfAttention(width, num_heads=num_heads, **options)(x)
+  x = keras.layers.GlobalAveragePooling2D()(x)
+  return keras.Model(inputs, keras.layers.Dense(10)(x))
+
+
+def short_fit(seed: int, epochs: int = 5, norm_momentum=None) -> Dict[str, float]:
+  """Fits the short fit's model with `seed`; returns the four accuracies of the module
+  docstring."""
+  import keras  # pylint: disable=g-import-not-at-top
+  from gsa_keras.applications import load_digits  # pylint: disable=g-import-not-at-top
+  from gsa_keras.layers import keras3 as layers  # pylint: disable=g-import-not-at-top
+  from gsa_keras.layers import recalibrate_batch_norm  # pylint: disable=g-import-not-at-top
+  (x_train, y_train), (x_val, y_val) = load_digits()
+  keras.utils.set_random_seed(seed)
+  model = build_short_fit_model(keras, layers, norm_momentum=norm_momentum)
+  model.compile(optimizer=keras.optimizers.Adam(3e-3),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"])
+  start = time.time()
+  history = model.fit(x_train, y_train, batch_size=64, epochs=epochs, verbose=0)
+  record = {
+      "train_accuracy": float(history.history["accuracy"][-1]),
+      "held_out_accuracy": float(model.evaluate(x_val, y_val, verbose=0)[1]),
+      "train_eval_accuracy": float(model.evaluate(x_train, y_train, verbose=0)[1]),
+  }
+  recalibrate_batch_norm(model, x_train)
+  record["held_out_accuracy_recalibrated"] = float(
+      model.evaluate(x_val, y_val, verbose=0)[1])
+  record["seconds"] = round(time.time() - start, 1)
+  return record
+
+
+def bars_dataset(count: int, seed: int):
+  """8x8 images with one 3-pixel bar at a random place: label 0 vertical, 1 horizontal."""
+  rng = np.random.default_rng(seed)
+  images = rng.normal(scale=0.1, size=(count, 8, 8, 1)).astype(np.float32)
+  labels = rng.integers(0, 2, size=count)
+  for image, label in zip(images, labels):
+    a, b = rng.integers(0, 6), rng.integers(0, 8)
+    if label:
+      image[b, a:a + 3, 0] += 1.0
+    else:
+      image[a:a + 3, b, 0] += 1.0
+  return images, labels
+
+
+def bars_fit(keras, layers, seed: int) -> Dict[str, float]:
+  """Two GSA layers with batch norm (momentum 0.9, so that the moving statistics
+  settle in this short training) fitted on 1,024 bar images for 8 epochs of Adam
+  3e-3, tested on 256 others: losses before and after, train and test accuracy."""
+  keras.utils.set_random_seed(seed)
+  train_x, train_y = bars_dataset(1024, seed=0)
+  test_x, test_y = bars_dataset(256, seed=1)
+  inputs = keras.Input(shape=(8, 8, 1))
+  x = keras.layers.Conv2D(16, 1, use_bias=False)(inputs)
+  for _ in range(2):
+    x = layers.GlobalSelfAttention(16, num_heads=4, norm_momentum=0.9)(x)
+    x = keras.layers.BatchNormalization(momentum=0.9)(x)
+    x = keras.layers.ReLU()(x)
+  x = keras.layers.GlobalAveragePooling2D()(x)
+  model = keras.Model(inputs, keras.layers.Dense(2)(x))
+  model.compile(optimizer=keras.optimizers.Adam(3e-3),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"])
+  initial_loss = model.evaluate(train_x, train_y, verbose=0)[0]
+  history = model.fit(train_x, train_y, batch_size=64, epochs=8, verbose=0)
+  logits = model.predict(test_x, verbose=0)  # Evaluation mode: moving statistics.
+  return {"loss_ratio": float(history.history["loss"][-1] / initial_loss),
+          "train_accuracy": float(history.history["accuracy"][-1]),
+          "test_accuracy": float(np.mean(logits.argmax(-1) == test_y)),
+          "finite": bool(np.isfinite(logits).all())}
+
+
+def keras_fit(seed: int) -> Dict[str, float]:
+  """The README's Keras-models example with `seed`: validation top-1."""
+  import keras  # pylint: disable=g-import-not-at-top
+  from gsa_keras.applications import GSAResNet26, load_digits  # pylint: disable=g-import-not-at-top
+  (x_train, y_train), (x_val, y_val) = load_digits()
+  keras.utils.set_random_seed(seed)
+  model = GSAResNet26(input_shape=(32, 32, 3), classes=10)
+  model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+                loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+  history = model.fit(x_train, y_train, batch_size=64, epochs=6, verbose=0)
+  return {"train_accuracy": float(history.history["accuracy"][-1]),
+          "validation_accuracy": float(model.evaluate(x_val, y_val, verbose=0)[1])}
+
+
+def _flavour(name: str):
+  # pylint: disable=g-import-not-at-top
+  if name == "keras3":
+    import keras
+    from gsa_keras.layers import keras3 as layers
+  else:
+    import tf_keras as keras
+    from gsa_keras.layers import tf_keras as layers
+  return keras, layers
+
+
+CHECKS = {
+    "short_fit": short_fit,
+    "bars_keras3": lambda seed: bars_fit(*_flavour("keras3"), seed),
+    "bars_tf_keras": lambda seed: bars_fit(*_flavour("tf_keras"), seed),
+    "keras_fit": keras_fit,
+}
+
+
+def summarize(values: List[float]) -> Dict[str, float]:
+  array = np.asarray(values, dtype=float)
+  return {"n": len(values), "min": float(array.min()),
+          "p10": float(np.quantile(array, 0.1)), "median": float(np.median(array)),
+          "mean": float(array.mean()), "std": float(array.std(ddof=1)) if len(values) > 1
+          else 0.0, "max": float(array.max())}
+
+
+def write_summary(out: pathlib.Path) -> dict:
+  """{check: {tag: distribution of each numeric measure}} over every record in
+  `out/runs`, also written to `out/summary.json`."""
+  groups: Dict[tuple, List[dict]] = {}
+  for path in sorted((out / "runs").glob("*.json")):
+    record = json.loads(path.read_text())
+    groups.setdefault((record["check"], record["tag"]), []).append(record)
+  summary: Dict[str, dict] = {}
+  for (check, tag), records in sorted(groups.items()):
+    keys = [key for key, value in records[0]["measures"].items()
+            if isinstance(value, float)]
+    entry = {"seeds": sorted(r["seed"] for r in records), "cpu": records[0]["cpu"],
+             **{key: summarize([r["measures"][key] for r in records]) for key in keys}}
+    if "train_accuracy" in keys and "held_out_accuracy" in keys:
+      entry["gap"] = summarize([r["measures"]["train_accuracy"] -
+                                r["measures"]["held_out_accuracy"] for r in records])
+    summary.setdefault(check, {})[tag] = entry
+  (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+  return summary
+
+
+def cpu_model() -> str:
+  try:
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+      if line.startswith("model name"):
+        return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return "unknown"
+
+
+def main(argv=None) -> dict:
+  parser = argparse.ArgumentParser(prog="python -m studies.test_margins",
+                                   description=__doc__.splitlines()[0])
+  parser.add_argument("--checks", default="short_fit",
+                      help=f"comma-separated, of {', '.join(CHECKS)} (default: "
+                           "%(default)s)")
+  parser.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-9"))
+  parser.add_argument("--out", default="study_results/test_margins")
+  parser.add_argument("--tag", default=None,
+                      help="label of this configuration (default: onednn_on or "
+                           "onednn_off, from TF_ENABLE_ONEDNN_OPTS)")
+  parser.add_argument("--norm_momentum", type=float, default=None,
+                      help="short_fit only: the GSA layers' batch norm momentum "
+                           "(default: theirs)")
+  args = parser.parse_args(argv)
+  checks = [c.strip() for c in args.checks.split(",") if c.strip()]
+  unknown = [c for c in checks if c not in CHECKS]
+  if unknown or not checks:
+    parser.error(f"--checks: unknown {unknown or args.checks!r}; choose from "
+                 f"{', '.join(CHECKS)}")
+  tag = args.tag or ("onednn_off" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0"
+                     else "onednn_on")
+  out = pathlib.Path(args.out)
+  (out / "runs").mkdir(parents=True, exist_ok=True)
+  for check in checks:
+    for seed in args.seeds:
+      path = out / "runs" / f"{check}-{tag}-seed{seed}.json"
+      if path.exists():
+        continue
+      if check == "short_fit" and args.norm_momentum is not None:
+        measures = short_fit(seed, norm_momentum=args.norm_momentum)
+      else:
+        measures = CHECKS[check](seed)
+      record = {"check": check, "tag": tag, "seed": seed, "cpu": cpu_model(),
+                "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+                "norm_momentum": args.norm_momentum, "measures": measures}
+      partial = path.with_name(path.name + ".partial")
+      partial.write_text(json.dumps(record, indent=1) + "\n")
+      partial.replace(path)
+      print(json.dumps(record), file=sys.stderr, flush=True)
+  return write_summary(out)
+
+
+if __name__ == "__main__":
+  main()
