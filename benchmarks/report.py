@@ -1,11 +1,10 @@
 """The suite's report: a Markdown file and PNG plots from the results' JSON.
 
-`python -m benchmarks.report RESULTS_DIR` draws them again from `RESULTS_DIR/results.json`.
-`python -m benchmarks.report RESULTS_DIR --readme README.md` instead rewrites the README's
-summary of the run (the command, the machine and the targets table), the text between
-`README_BEGIN` and `README_END`, and, if the results have the serving part, the
-README's serving table and recommendation, between `README_SERVING_BEGIN` and
-`README_SERVING_END`.
+`python -m benchmarks.report RESULTS_DIR` draws them again from `RESULTS_DIR/results.json`:
+`results.md` (every table), one PNG per measured part, and `README.md`, the summary the
+documentation links to (the command and machine of each part, the targets table and,
+if the results have the serving part, the serving table and which export to serve).
+All three are generated: edit the code here, not the files.
 """
 
 import argparse
@@ -26,19 +25,15 @@ from benchmarks import serving  # pylint: disable=g-import-not-at-top
 
 RESULTS_JSON = "results.json"
 REPORT_MD = "results.md"
+SUMMARY_MD = "README.md"
 MODULE_TARGET = 1.0
 NETWORK_TARGET = 1.0
 SCALE_TARGET = {"size": 256, "channels": 64, "bytes": 2**30, "seconds": 0.150,
                 "exponent": 1.5}
 TARGET_BATCH = 8
 _GB = 2**30
-README_BEGIN = ("<!-- Written by `python -m benchmarks.report benchmark_results --readme "
-                "README.md` from benchmark_results/results.json: do not edit. -->")
-README_END = "<!-- End of the written benchmark summary. -->"
-README_SERVING_BEGIN = ("<!-- Written by `python -m benchmarks.report benchmark_results "
-                        "--readme README.md` from the serving part of "
-                        "benchmark_results/results.json: do not edit. -->")
-README_SERVING_END = "<!-- End of the written serving benchmark. -->"
+GENERATED_NOTE = ("<!-- Written by `python -m benchmarks.report RESULTS_DIR` from "
+                  "RESULTS_DIR/results.json: do not edit. -->")
 # The parts the targets table is made from (serving has its own table).
 _TARGET_PARTS = ("network_level", "module_level", "scale")
 _RESULT_PARTS = _TARGET_PARTS + ("serving",)
@@ -502,11 +497,12 @@ _SECTIONS = (("network_level", "Network level", network_section),
 
 
 def write(results: dict, out_dir) -> List[pathlib.Path]:
-  """Writes `results.md` and one PNG per measured part into `out_dir`; returns them."""
+  """Writes `results.md`, one PNG per measured part and the summary `README.md` into
+  `out_dir`; returns them."""
   out_dir = pathlib.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   written = []
-  header = [f"# GSA benchmarks{' (quick run: tiny sizes)' if results.get('quick') else ''}"]
+  header = [_title(results, "GSA benchmarks")]
   if len(_runs(results, _RESULT_PARTS)) > 1:
     header.append(runs_line(results, _RESULT_PARTS))
   else:
@@ -520,54 +516,49 @@ def write(results: dict, out_dir) -> List[pathlib.Path]:
       parts += [f"## {title}", section(results[key]), f"![{title}]({png.name})"]
   markdown = out_dir / REPORT_MD
   markdown.write_text("\n\n".join(parts) + "\n")
-  return [markdown] + written
+  summary_md = out_dir / SUMMARY_MD
+  summary_md.write_text(summary(results))
+  return [markdown, summary_md] + written
 
 
-def readme_summary(results: dict) -> str:
-  """The README's summary of a run: its command, its machine and the targets table."""
+def _title(results: dict, title: str) -> str:
+  return f"# {title}{' (quick run: tiny sizes)' if results.get('quick') else ''}"
+
+
+def targets_summary(results: dict) -> str:
+  """The targets' part of the summary: the command and machine of the parts they are
+  made from, and the targets table."""
   return runs_line(results, _TARGET_PARTS) + "\n\n" + targets_section(results)
 
 
-def readme_serving_summary(results: dict) -> str:
-  """The README's serving block: command, machine, table and recommendation."""
+def serving_summary(results: dict) -> str:
+  """The serving part of the summary: command, machine, table and recommendation."""
   result = results["serving"]
   return (runs_line(results, ["serving"]) + "\n\n" + serving_table(result) + "\n\n" +
           serving_recommendation(result))
 
 
-def replace_block(readme: str, begin_line: str, end_line: str, text: str) -> str:
-  """`readme` with the text between the lines `begin_line` and `end_line` replaced by
-  `text` (ValueError if it has no such block); also used by `studies.report`."""
-  begin, end = readme.find(begin_line), readme.find(end_line)
-  if begin < 0 or end < begin:
-    raise ValueError(f"The README has no {begin_line!r} ... {end_line!r} block.")
-  return readme[:begin + len(begin_line)] + "\n" + text + "\n" + readme[end:]
-
-
-def replace_readme_summary(readme: str, results: dict) -> str:
-  """`readme` with the text between its `README_BEGIN` and `README_END` lines replaced,
-  and, if `results` has the serving part, the text between `README_SERVING_BEGIN` and
-  `README_SERVING_END` (without it, that block is left as it is)."""
-  readme = replace_block(readme, README_BEGIN, README_END, readme_summary(results))
+def summary(results: dict) -> str:
+  """The text of the summary `README.md`: what the directory holds, the targets and,
+  if measured, the serving figures."""
+  parts = [
+      _title(results, "GSA benchmark results"), GENERATED_NOTE,
+      f"The summary of the run in `{RESULTS_JSON}`. Every table is in "
+      f"[{REPORT_MD}]({REPORT_MD}) and the plots are its PNG files; how the figures "
+      "are measured and what they say is in the repository's `docs/benchmarks.md`. "
+      "Repeat a part with the command on its line below; redraw these files with "
+      "`python -m benchmarks.report RESULTS_DIR`.",
+      "## Targets", targets_summary(results)]
   if "serving" in results:
-    readme = replace_block(readme, README_SERVING_BEGIN, README_SERVING_END,
-                            readme_serving_summary(results))
-  return readme
+    parts += ["## Serving", serving_summary(results)]
+  return "\n\n".join(parts) + "\n"
 
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("results_dir", help=f"a directory holding {RESULTS_JSON}")
-  parser.add_argument("--readme", default=None,
-                      help="rewrite this README's benchmark summary instead of the "
-                           "report and plots")
   args = parser.parse_args(argv)
   results = json.loads((pathlib.Path(args.results_dir) / RESULTS_JSON).read_text())
-  if args.readme:
-    readme = pathlib.Path(args.readme)
-    readme.write_text(replace_readme_summary(readme.read_text(), results))
-    print(readme)
-    return
   for path in write(results, args.results_dir):
     print(path)
 

@@ -4,7 +4,8 @@
   python -m benchmarks --quick --out /tmp/gsa_bench       # a smoke run, tiny sizes
   python -m benchmarks --parts network,module --out DIR   # some parts only
 
-Writes `results.json` (after each part), `results.md` and PNG plots into `--out`.
+Writes `results.json` (after each part), `results.md`, the summary `README.md` and PNG
+plots into `--out` (`benchmarks.report`).
 A run of some parts into a directory whose `results.json` holds others (of the same
 kind, quick or full) keeps those: each part records the command and machine that
 measured it. Measure on a quiet machine: other processes skew the times (the report
@@ -13,17 +14,16 @@ records the load average at the start and the end).
 
 import argparse
 import dataclasses
-import datetime
 import gc
 import json
 import os
 import pathlib
-import platform
 import sys
 
 import tensorflow as tf
 import tf_keras
 
+from benchmarks import machine as machine_description
 from benchmarks import module_level
 from benchmarks import network_level
 from benchmarks import report
@@ -71,30 +71,11 @@ def _replace(part_settings, **changes):
       part_settings, **{k: v for k, v in changes.items() if v is not None})
 
 
-def _cpu_model() -> str:
-  try:
-    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-      if line.startswith("model name"):
-        return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or platform.machine()
-
-
-def _memory_gb() -> float:
-  return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-
-
 def machine() -> dict:
-  """What the numbers were measured on."""
-  return {
-      "cpu": _cpu_model(), "logical_cores": os.cpu_count(),
-      "usable_cores": len(os.sched_getaffinity(0)), "memory_gb": _memory_gb(),
-      "platform": platform.platform(), "python": platform.python_version(),
-      "tensorflow": tf.__version__,
-      "date": datetime.datetime.now().isoformat(timespec="seconds"),
-      "load_average_start": os.getloadavg()[0],
-  }
+  """What the numbers were measured on (`benchmarks.machine.describe`)."""
+  described = machine_description.describe()
+  described["load_average_start"] = described.pop("load_average_now")
+  return dict(described, tensorflow=tf.__version__)
 
 
 def _log(message: str) -> None:

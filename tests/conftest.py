@@ -1,117 +1,88 @@
-"""Shared fixtures: every layer test runs in both Keras flavours; the trained runs of
-`tests/shared_runs.py` are made once per session.
+"""Shared fixtures: every layer test runs in both Keras flavours; the artefacts that
+tests in several modules read are session fixtures, each built once per test session.
 
 The suite runs on every core with pytest-xdist (`pytest.ini`: `-n auto --dist
-loadgroup`). `pytest_collection_modifyitems` keeps the tests of one module on one
-worker (its module fixtures are made once), and the modules that share a session run
-or the serving tests' export together, so that each is made once; the groups with
-the most slow tests are handed out first. `pytest -n 0` runs everything in one process.
+worksteal`). The shared artefacts (`readme_run`, `short_run`, `serving_export`,
+`serving_tflite`) are built by the first worker that asks for one and read by the
+others (`tests/support/once.py`), so it does not matter which worker runs which test:
+a worker that needs an artefact being built waits for it. The session fails if an
+artefact was built more than once (`once.BuildCheck`). `pytest -n 0` runs
+everything in one process.
 """
 
-import collections
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # pylint: disable=g-import-not-at-top
-import pytest
-import tf_keras
+import pytest  # pylint: disable=g-import-not-at-top
 
-from gsa_keras.layers import keras3 as keras3_layers
-from gsa_keras.layers import tf_keras as tf_keras_layers
-from tests import serving_helpers
-from tests import shared_runs
-
-FLAVOURS = {
-    "keras3": (keras, keras3_layers),
-    "tf_keras": (tf_keras, tf_keras_layers),
-}
+from tests.support import keras_flavours  # pylint: disable=g-import-not-at-top
+from tests.support import once  # pylint: disable=g-import-not-at-top
+from tests.support import serving  # pylint: disable=g-import-not-at-top
+from tests.support import shared_runs  # pylint: disable=g-import-not-at-top
 
 
-@pytest.fixture(params=sorted(FLAVOURS))
+@pytest.fixture(params=sorted(keras_flavours.FLAVOURS))
 def flavour(request):
   """(keras module, gsa layers module) for Keras 3 and for tf_keras."""
-  return FLAVOURS[request.param]
+  return keras_flavours.FLAVOURS[request.param]
 
 
 @pytest.fixture(scope="session")
-def readme_run(tmp_path_factory) -> shared_runs.Run:
+def readme_run(tmp_path_factory, pytestconfig) -> shared_runs.Run:
   """The README's main command, run once (`shared_runs.make_readme_run`)."""
-  return shared_runs.make_readme_run(tmp_path_factory.mktemp("readme_run"))
+  return shared_runs.Run.from_json(once.build(
+      once.session_directory(tmp_path_factory, pytestconfig), "readme_run",
+      lambda directory: shared_runs.make_readme_run(directory).to_json()))
 
 
 @pytest.fixture(scope="session")
-def short_run(tmp_path_factory) -> shared_runs.Run:
+def short_run(tmp_path_factory, pytestconfig) -> shared_runs.Run:
   """8 steps with GSA in groups 3-4 only, run once (`shared_runs.make_short_run`)."""
-  return shared_runs.make_short_run(tmp_path_factory.mktemp("short_run"))
+  return shared_runs.Run.from_json(once.build(
+      once.session_directory(tmp_path_factory, pytestconfig), "short_run",
+      lambda directory: shared_runs.make_short_run(directory).to_json()))
 
 
-# What a test module can share with other modules, made once per process: the session
-# fixtures above, and the serving tests' export (`tests/serving_helpers.py`).
-SESSION_FIXTURES = ("readme_run", "short_run")
-SERVING_EXPORT = "serving_helpers"
+@pytest.fixture(scope="session")
+def serving_export(tmp_path_factory, pytestconfig) -> serving.DigitsExport:
+  """The serving tests' digits classifier and its SavedModel, exported once
+  (`serving.build_digits_export`)."""
+  return serving.DigitsExport(**once.build(
+      once.session_directory(tmp_path_factory, pytestconfig), "serving_export",
+      serving.build_digits_export))
 
 
-def _module(item) -> str:
-  return item.nodeid.split("::", 1)[0]
+@pytest.fixture(scope="session")
+def serving_tflite(serving_export, tmp_path_factory, pytestconfig) -> str:
+  """The path of `serving_export`'s TFLite flatbuffer, converted once."""
+  return once.build(once.session_directory(tmp_path_factory, pytestconfig),
+                    "serving_tflite",
+                    lambda directory: serving.build_tflite(serving_export, directory))
 
 
-def _shared_by(module_items) -> set:
-  """The session-wide things that the tests of one module use."""
-  shared = {name for item in module_items for name in SESSION_FIXTURES
-            if name in getattr(item, "fixturenames", ())}
-  if getattr(module_items[0].module, "serving_helpers", None) is serving_helpers:
-    shared.add(SERVING_EXPORT)
-  return shared
+# -- The order of the tests, and the check that no shared artefact is built twice. ----
 
 
-def worker_groups(items) -> dict:
-  """Module path -> xdist group name: a module's own path, or, for modules that share
-  something of `_shared_by`, the first of their paths."""
-  by_module = collections.defaultdict(list)
-  for item in items:
-    by_module[_module(item)].append(item)
-  group = {module: module for module in by_module}
-
-  def root(module):
-    while group[module] != module:
-      module = group[module]
-    return module
-
-  sharers = collections.defaultdict(list)  # Shared thing -> modules.
-  for module, module_items in by_module.items():
-    for shared in _shared_by(module_items):
-      sharers[shared].append(module)
-  for modules in sharers.values():
-    for module in modules[1:]:
-      first, other = sorted((root(modules[0]), root(module)))
-      group[other] = first
-  return {module: root(module) for module in by_module}
-
-
-@pytest.hookimpl(tryfirst=True)  # Before xdist reads the groups.
-def pytest_collection_modifyitems(config, items):
-  """Marks each test with its xdist group (`worker_groups`) and puts the groups with
-  the most slow tests first (xdist hands groups out in collection order)."""
-  del config
-  groups = worker_groups(items)
-  group_of = {item.nodeid: groups[_module(item)] for item in items}
-  slow_tests = collections.Counter()
-  first_seen = {}
+def pytest_collection_modifyitems(items):
+  """Puts the modules with the most slow tests first, each module's tests together in
+  their order: long tests start early, and the last ones to run are short. (Under
+  `--dist worksteal` each worker starts on a contiguous part of this order, and one
+  that runs out takes the back half of the other's queue.)"""
+  slow_tests, first_seen = {}, {}
   for index, item in enumerate(items):
-    name = group_of[item.nodeid]
-    item.add_marker(pytest.mark.xdist_group(name))
-    slow_tests[name] += item.get_closest_marker("slow") is not None
-    first_seen.setdefault(name, index)
-  items.sort(key=lambda item: (-slow_tests[group_of[item.nodeid]],
-                               first_seen[group_of[item.nodeid]]))
+    module = item.nodeid.split("::", 1)[0]
+    slow_tests[module] = (slow_tests.get(module, 0)
+                          + (item.get_closest_marker("slow") is not None))
+    first_seen.setdefault(module, index)
+
+  def order(item):
+    module = item.nodeid.split("::", 1)[0]
+    return -slow_tests[module], first_seen[module]
+
+  items.sort(key=order)
 
 
-def pytest_collection_finish(session):
-  """Under `--dist loadgroup`, fails loudly if pytest-xdist did not group the tests
-  (it renames their node ids, which some pytest versions ignore: see setup.py)."""
-  if session.config.getoption("loadgroup", default=False) and any(
-      "@" not in item.nodeid for item in session.items):
-    raise pytest.UsageError(
-        "pytest-xdist did not group the tests (--dist loadgroup): use the versions "
-        "of pytest and pytest-xdist that setup.py's `test` extra names.")
+def pytest_configure(config):
+  """Registers `once.BuildCheck` (in the controller and in every worker)."""
+  config.pluginmanager.register(once.BuildCheck(), "shared-artefact-builds")

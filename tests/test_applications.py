@@ -16,7 +16,8 @@ from gsa_keras.applications import keras3 as applications
 from gsa_keras.applications import tf_keras as tf_keras_applications
 from gsa_keras.configs import backbones as backbone_configs
 from gsa_keras.data import digits
-from tests import train_helpers
+from tests.support import training
+from tests.support import docs_blocks
 
 EXPERIMENT = "gsa_resnet_digits"
 DIGITS_SHAPE = (32, 32, 3)
@@ -31,7 +32,7 @@ def _digit_images(count=6):
 def garden_run(tmp_path_factory):
   """A digits run as training leaves it (checkpoint + params.yaml), BN randomised."""
   model_dir = str(tmp_path_factory.mktemp("garden_run") / "model_dir")
-  model, prefix = train_helpers.write_digits_run(model_dir, EXPERIMENT)
+  model, prefix = training.write_digits_run(model_dir, EXPERIMENT)
   return dict(model=model, model_dir=model_dir, prefix=prefix)
 
 
@@ -163,7 +164,7 @@ def test_variable_input_sizes_as_the_layer_documents():
 
 def test_keras_file_round_trip(tmp_path):
   model = applications.GSAResNet26(input_shape=DIGITS_SHAPE, classes=10)
-  train_helpers.randomize_batch_norm(model)
+  training.randomize_batch_norm(model)
   path = str(tmp_path / "model.keras")
   model.save(path)
   loaded = keras.saving.load_model(path)
@@ -187,7 +188,7 @@ assert not any(name.startswith("gsa_keras") for name in sys.modules)
 
 def test_export_loads_without_gsa_keras(tmp_path):
   model = applications.GSAResNet26(input_shape=DIGITS_SHAPE, classes=10)
-  train_helpers.randomize_batch_norm(model)
+  training.randomize_batch_norm(model)
   export_dir = str(tmp_path / "exported")
   model.export(export_dir, verbose=False)
   images = _digit_images()
@@ -262,9 +263,9 @@ def test_another_keras_backend_fails_at_import_saying_how_to_fix_it(module):
 
 @pytest.mark.slow
 def test_the_readmes_fit_on_the_digits_reaches_90_percent(tmp_path):
-  """The README's Keras-models example, as written: fit, evaluate, save, load, export."""
-  readme = (train_helpers.REPO / "README.md").read_text()
-  code = re.search(r"```python\n(# Keras models: fit.*?)```", readme, re.S).group(1)
+  """The README's Keras-models example (block `keras-models-fit`), as written: fit,
+  evaluate, save, load, export."""
+  code = docs_blocks.block("keras-models-fit").text
   result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, text=True,
                           capture_output=True, timeout=1500,
                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))

@@ -1,7 +1,8 @@
 """The benchmark suite: its helpers, its memory probe, its report and a quick run.
 
-Timings are never asserted: they depend on the machine and its load. The README's
-summary of the committed run is checked against `benchmark_results/results.json`.
+Timings are never asserted: they depend on the machine and its load. The committed
+summary `benchmark_results/README.md` (which the docs link to) is checked against
+`benchmark_results/results.json`.
 """
 
 import json
@@ -13,7 +14,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from benchmarks import module_level
 from benchmarks import network_level
 from benchmarks import operators
 from benchmarks import report
@@ -22,6 +22,7 @@ from benchmarks import scale
 from benchmarks import timing
 from gsa_keras import flops
 from gsa_keras import paper
+from tests.support import benchmark_results
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -171,60 +172,8 @@ def test_dense_attention_matches_a_reference_and_its_flop_count():
 # -- Report. ---------------------------------------------------------------------------
 
 
-def _timing(seconds):
-  return timing.Timing((seconds,) * 3, 1).to_json()
-
-
-def _synthetic_results():
-  """Results shaped like a full run's, with made-up times."""
-  module_rows = []
-  for shape in module_level.STAGE_SHAPES:
-    for batch in (1, 8):
-      for mode in operators.MODES:
-        for pass_ in operators.PASSES:
-          ops_ = {operators.GSA: {"timing": _timing(1e-3), "flops": 10**7,
-                                  "gflops_per_second": 10.0},
-                  operators.CONV: {"timing": _timing(2e-3), "flops": 10**7,
-                                   "gflops_per_second": 5.0},
-                  operators.DENSE: {"skipped": "out of memory (needs ~9.0 GB)"}}
-          module_rows.append({"shape": list(shape), "batch": batch, "mode": mode,
-                              "pass": pass_, "operators": ops_,
-                              "ratios": {"gsa/conv3x3": 0.5 if shape[0] > 7 else 1.2}})
-  network_costs = {
-      key: {"name": name, "label": name, "params": 1e7, "flops": 7e9, "paper_params": 1.8e7,
-            "paper_flops": 7.2e9, "paper_runtime_ms": runtime}
-      for (key, name), runtime in zip(
-          network_level.network_names(50).items(),
-          (paper.network("GSA-ResNet-50").runtime_ms,
-           paper.network("ResNet-50").runtime_ms))}
-  network_rows = [{"batch": 8, "mode": "graph", "step": step,
-                   "timings": {k: _timing(0.1) for k in network_costs},
-                   "gflops_per_second": {}, "ratio": ratio}
-                  for step, ratio in zip(network_level.STEPS, (1.2, 0.9))]
-  points = [{"size": s, "pixels": s * s, "status": "ok", "seconds": 1e-7 * s**3,
-             "added_bytes": 2**20 * s} for s in (64, 128, 256)]
-  dense = [{"size": 64, "pixels": 4096, "status": "ok", "seconds": 0.5,
-            "added_bytes": 2**29},
-           {"size": 128, "pixels": 16384, "status": "out of memory (needs ~17.2 GB)",
-            "estimated_bytes": 17.2 * 2**30},
-           {"size": 256, "pixels": 65536, "status": "not run"}]
-  return {
-      "machine": run.machine(), "quick": False, "command": "python -m benchmarks",
-      "network_level": {"model_id": 50, "input_size": 224, "costs": network_costs,
-                        "rows": network_rows},
-      "module_level": module_rows,
-      "scale": {"channels": 64, "batch": 1, "memory_budget_bytes": 8 * 2**30,
-                operators.GSA: {"points": points,
-                                "exponents": {"time": 1.5, "memory": 0.5,
-                                              "fit_sizes": [64, 128, 256]}},
-                operators.DENSE: {"points": dense,
-                                  "exponents": {"time": None, "memory": None,
-                                                "fit_sizes": [64]}}},
-  }
-
-
 def test_report_checks_the_targets(tmp_path):
-  paths = report.write(_synthetic_results(), tmp_path)
+  paths = report.write(benchmark_results.synthetic(), tmp_path)
   markdown = (tmp_path / report.REPORT_MD).read_text()
   targets = markdown.split("## Targets")[1].split("##")[0]
   lines = {line.split(" | ")[0].strip("| "): line for line in targets.splitlines()
@@ -244,35 +193,36 @@ def test_report_checks_the_targets(tmp_path):
     assert tf.io.decode_png(tf.io.read_file(str(png))).shape[-1] in (3, 4)
 
 
-def test_readme_summary_is_the_committed_results():
-  """The README's targets table and machine line are those of benchmark_results/."""
+def test_committed_summary_is_the_committed_results():
+  """`benchmark_results/README.md` is what the report writes from the committed
+  `results.json`, and `results.md` has the same targets table."""
   results = json.loads((ROOT / "benchmark_results" / report.RESULTS_JSON).read_text())
-  readme = (ROOT / "README.md").read_text()
-  assert report.replace_readme_summary(readme, results) == readme, (
-      "The README's benchmark summary differs from benchmark_results/results.json: "
-      "run python -m benchmarks.report benchmark_results --readme README.md")
-  written = report.readme_summary(results)
+  committed = (ROOT / "benchmark_results" / report.SUMMARY_MD).read_text()
+  assert report.summary(results) == committed, (
+      "benchmark_results/README.md differs from benchmark_results/results.json: "
+      "run python -m benchmarks.report benchmark_results")
   exponent = results["scale"][operators.GSA]["exponents"]["time"]
   assert (f"| GSA time growth exponent in pixels | <= 1.5 | {exponent:.2f} | "
-          f"{'yes' if exponent <= 1.5 else '**no**'} |") in written
+          f"{'yes' if exponent <= 1.5 else '**no**'} |") in committed
   # The command that measured the targets' parts (a later run may have added others).
-  assert report.provenance(results, "network_level")["command"] in written
+  assert report.provenance(results, "network_level")["command"] in committed
   # The report's own Markdown has the same targets table.
   assert report.targets_section(results) in (
       ROOT / "benchmark_results" / report.REPORT_MD).read_text()
 
 
-def test_readme_summary_replaces_only_its_block():
-  results = _synthetic_results()
-  readme = (f"# Title\n\nBefore.\n{report.README_BEGIN}\nstale\n{report.README_END}\n"
-            "After.\n")
-  updated = report.replace_readme_summary(readme, results)
-  assert "stale" not in updated
-  assert updated.startswith(f"# Title\n\nBefore.\n{report.README_BEGIN}\nCommand: ")
-  assert updated.endswith(f"| 1.50 | yes |\n{report.README_END}\nAfter.\n")
-  assert report.replace_readme_summary(updated, results) == updated
-  with pytest.raises(ValueError, match="no"):
-    report.replace_readme_summary("# No block\n", results)
+def test_summary_is_written_beside_the_report(tmp_path):
+  """`report.write` writes the summary too: title, note, targets; no serving part
+  without serving results."""
+  results = benchmark_results.synthetic()
+  paths = report.write(results, tmp_path)
+  assert tmp_path / report.SUMMARY_MD in paths
+  text = (tmp_path / report.SUMMARY_MD).read_text()
+  assert text == report.summary(results)
+  assert text.startswith(f"# GSA benchmark results\n\n{report.GENERATED_NOTE}\n")
+  assert f"## Targets\n\n{report.targets_summary(results)}\n" in text
+  assert text.endswith("| 1.50 | yes |\n")
+  assert "## Serving" not in text
 
 
 @pytest.mark.slow
@@ -282,7 +232,7 @@ def test_quick_suite_runs_end_to_end(tmp_path, capsys):
                       str(tmp_path)])
   written = capsys.readouterr().out.split()
   assert sorted(pathlib.Path(p).name for p in written) == [
-      "module_level.png", "network_level.png", "results.md", "scale.png"]
+      "README.md", "module_level.png", "network_level.png", "results.md", "scale.png"]
   saved = json.loads((tmp_path / report.RESULTS_JSON).read_text())
   assert set(saved) >= {"machine", "network_level", "module_level", "scale"}
   assert saved["scale"][operators.GSA]["exponents"]["time"] is not None
@@ -298,7 +248,7 @@ def test_quick_suite_runs_end_to_end(tmp_path, capsys):
 def test_report_shows_local_attention_and_groups_234_ratios(tmp_path):
   """The local-attention and groups 2-4 rows reach the targets table, with the paper's
   TPUv3 ratio beside the measured one (131.9 / 31.7 ms for local vs GSA)."""
-  results = _synthetic_results()
+  results = benchmark_results.synthetic()
   network = results["network_level"]
   names = network_level.network_names(50)
   for key in (network_level.LOCAL, network_level.GSA_GROUPS_234):
@@ -306,7 +256,7 @@ def test_report_shows_local_attention_and_groups_234_ratios(tmp_path):
                                  label=names[key],
                                  paper_runtime_ms=paper.network(names[key]).runtime_ms)
   for row in network["rows"]:
-    row["timings"] = {k: _timing(0.1) for k in network["costs"]}
+    row["timings"] = {k: benchmark_results.timing_json(0.1) for k in network["costs"]}
     row["ratios"] = {"local_resnet/gsa_resnet": 3.5, "gsa_resnet_groups234/gsa_resnet": 0.8,
                      "gsa_resnet_groups234/resnet": 1.1, "local_resnet/resnet": 4.0}
   for row in results["module_level"]:

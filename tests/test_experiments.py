@@ -9,42 +9,24 @@ build a backbone with its exact parameter count.
 
 import math
 import os
-import pathlib
 import re
 
 import pytest
 
 from official.core import exp_factory
 from official.core import task_factory
-from official.modeling import hyperparams
 
 from gsa_keras import paper
 from gsa_keras import registry_imports  # pylint: disable=unused-import
 from gsa_keras.configs import backbones
 from gsa_keras.configs import experiments
+from tests.support import experiment_configs
+from tests.support import training
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-YAMLS = sorted((REPO / "official_configs").rglob("*.yaml"))
-EXPERIMENTS = ("gsa_resnet_imagenet", "gsa_resnet_cifar100_finetune",
-               "gsa_resnet_digits", "gsa_resnet_fashion_mnist")
+REPO = training.REPO
+YAMLS = experiment_configs.YAMLS
+EXPERIMENTS = experiment_configs.EXPERIMENTS
 HEADER_KEYS = ("Experiment", "Reproduces", "Paper")
-
-
-def header(path):
-  """The `# Key: value` lines at the top of a YAML file."""
-  fields = {}
-  for line in path.read_text().splitlines():
-    match = re.match(r"# (\w+): (.*)", line)
-    if match:
-      fields.setdefault(match.group(1), match.group(2).strip())
-  return fields
-
-
-def load(path):
-  params = exp_factory.get_exp_config(header(path)["Experiment"])
-  params = hyperparams.override_params_dict(params, str(path), is_strict=True)
-  params.validate()
-  return params
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -103,16 +85,17 @@ def test_every_config_dir_has_yamls():
 
 @pytest.mark.parametrize("path", YAMLS, ids=lambda p: str(p.relative_to(REPO)))
 def test_yaml_names_its_row_and_loads_strictly(path):
-  fields = header(path)
+  fields = experiment_configs.header(path)
   for key in HEADER_KEYS:
     assert fields.get(key), f"{path.name} lacks a '# {key}:' comment line"
   assert fields["Experiment"] in EXPERIMENTS
-  load(path)
+  experiment_configs.load(path)
 
 
 # The experiments whose YAMLs reproduce a network of the paper (`gsa_keras.paper`).
 PAPER_EXPERIMENTS = ("gsa_resnet_imagenet", "gsa_resnet_cifar100_finetune")
-PAPER_YAMLS = [p for p in YAMLS if header(p)["Experiment"] in PAPER_EXPERIMENTS]
+PAPER_YAMLS = [p for p in YAMLS
+               if experiment_configs.header(p)["Experiment"] in PAPER_EXPERIMENTS]
 _NETWORK_FIELDS = ("model_id", "width_variant", "attention_groups", "attention_variant")
 
 
@@ -122,7 +105,8 @@ def _network_fields(backbone_fields):
 
 def paper_network(path):
   """The one network of the paper's tables that the YAML's backbone is."""
-  fields = _network_fields(load(path).task.model.backbone.gsa_resnet.as_dict())
+  backbone = experiment_configs.load(path).task.model.backbone
+  fields = _network_fields(backbone.gsa_resnet.as_dict())
   matches = [n for n in paper.NETWORKS if _network_fields(
       backbones.GSAResNet(**n.config_fields()).as_dict()) == fields]
   assert len(matches) == 1, (path.name, fields, [n.name for n in matches])
@@ -138,7 +122,7 @@ def _header_text(path):
 def test_yaml_header_quotes_the_papers_numbers(path):
   """The numbers in a YAML's header are its network's in `gsa_keras.paper`."""
   network, text = paper_network(path), _header_text(path)
-  if header(path)["Experiment"] == "gsa_resnet_cifar100_finetune":
+  if experiment_configs.header(path)["Experiment"] == "gsa_resnet_cifar100_finetune":
     expected = [f"CIFAR-100 top-1 {network.cifar100_top1}%"]
   else:
     expected = [f"top-1 {network.top1}%"]
@@ -154,7 +138,7 @@ def test_yaml_header_quotes_the_papers_numbers(path):
 
 def test_every_paper_network_has_an_imagenet_yaml():
   imagenet = {paper_network(p).name for p in PAPER_YAMLS
-              if header(p)["Experiment"] == "gsa_resnet_imagenet"}
+              if experiment_configs.header(p)["Experiment"] == "gsa_resnet_imagenet"}
   assert imagenet == set(paper.BY_NAME)
 
 
@@ -194,7 +178,7 @@ def _trainable_params(layer):
 @pytest.mark.parametrize("path", YAMLS, ids=lambda p: str(p.relative_to(REPO)))
 def test_yaml_builds_its_model(path):
   """Builds each distinct model once (CIFAR-100 files reuse the ImageNet backbones)."""
-  params = load(path)
+  params = experiment_configs.load(path)
   model_config = params.task.model
   key = repr((model_config.backbone.as_dict(), model_config.input_size))
   if key not in _BUILT:
@@ -220,16 +204,17 @@ def test_yaml_builds_its_model(path):
 def test_conv_baselines_have_no_attention():
   for path in YAMLS:
     if os.path.basename(path).startswith("resnet"):
-      assert load(path).task.model.backbone.gsa_resnet.attention_groups == []
+      backbone = experiment_configs.load(path).task.model.backbone
+      assert backbone.gsa_resnet.attention_groups == []
 
 
 @pytest.mark.parametrize(
-    "path", [p for p in YAMLS if "Pretrained" in header(p)],
+    "path", [p for p in YAMLS if "Pretrained" in experiment_configs.header(p)],
     ids=lambda p: p.name)
 def test_finetuning_backbone_matches_its_pretrained_run(path):
   """`init_checkpoint_modules: backbone` needs the very backbone that was pretrained."""
-  pretrained = REPO / header(path)["Pretrained"]
-  finetune, imagenet = load(path), load(pretrained)
+  pretrained = REPO / experiment_configs.header(path)["Pretrained"]
+  finetune, imagenet = experiment_configs.load(path), experiment_configs.load(pretrained)
   assert finetune.task.init_checkpoint_modules == "backbone"
   assert (finetune.task.model.backbone.as_dict() ==
           imagenet.task.model.backbone.as_dict())

@@ -3,11 +3,10 @@
 One digits classifier (GSA-ResNet-26 at 32x32, the CPU default experiment) is built the
 way training builds it, given random batch-norm statistics (so evaluation mode differs
 from training mode), saved as a training checkpoint and exported once per test session
-(`tests/serving_helpers.py`, shared with the other serving tests).
+(the session fixture `serving_export`, shared with the other serving tests).
 """
 
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -17,7 +16,6 @@ import tf_keras
 
 from ai_edge_litert import interpreter as litert
 from official.core import task_factory
-from official.vision.ops import preprocess_ops
 from tensorflow.core.protobuf import saved_model_pb2
 
 from gsa_keras import predict
@@ -25,26 +23,12 @@ from gsa_keras import runs
 from gsa_keras.data import digits
 from gsa_keras.serving import export_lib
 from gsa_keras.serving import module as serving_module
-from tests import serving_helpers
+from tests.support import serving
 
-EXPERIMENT = serving_helpers.EXPERIMENT
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLES = os.path.join(REPO, "gsa_keras", "data", "samples")
+EXPERIMENT = serving.EXPERIMENT
+SAMPLES = serving.SAMPLES
 BIN = os.path.dirname(sys.executable)
-SIGNATURES = ("serving_default", "image_bytes", "tf_example")
-
-
-def _run(args, timeout=600):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  return subprocess.run(args, capture_output=True, text=True, timeout=timeout,
-                        env=env, cwd=REPO, check=False)
-
-
-def _normalize(images):
-  """The training pipeline's normalisation of uint8 images."""
-  return preprocess_ops.normalize_image(
-      tf.cast(images, tf.float32), offset=preprocess_ops.MEAN_RGB,
-      scale=preprocess_ops.STDDEV_RGB)
+SIGNATURES = serving.SIGNATURES
 
 
 def _png(image):
@@ -59,11 +43,11 @@ def _example(image):
 
 
 @pytest.fixture(scope="module")
-def trained():
-  """A digits classifier as training leaves it (`serving_helpers`, shared by the
+def trained(serving_export):
+  """A digits classifier as training leaves it (`serving_export`, shared by the
   serving tests): model, model_dir and params."""
-  return dict(model=serving_helpers.keras_model(), model_dir=serving_helpers.model_dir(),
-              params=serving_helpers.params())
+  return dict(model=serving_export.model, model_dir=serving_export.model_dir,
+              params=serving_export.params)
 
 
 @pytest.fixture(scope="module")
@@ -75,17 +59,16 @@ def images():
 
 
 @pytest.fixture(scope="module")
-def exported():
-  """The library's export of `trained`: SavedModel dir, loaded model, TFLite path."""
-  export_dir = serving_helpers.digits_export()
-  return dict(dir=export_dir, loaded=tf.saved_model.load(export_dir),
-              tflite=serving_helpers.tflite_path())
+def exported(serving_export):
+  """The library's export of `trained`: SavedModel dir and loaded model."""
+  export_dir = serving_export.export_dir
+  return dict(dir=export_dir, loaded=tf.saved_model.load(export_dir))
 
 
 @pytest.fixture(scope="module")
 def expected_logits(trained, images):
   """The Keras model's logits in evaluation mode."""
-  return trained["model"](_normalize(images), training=False).numpy()
+  return trained["model"](serving.normalize(images), training=False).numpy()
 
 
 def test_signatures_inputs_and_outputs(exported):
@@ -120,7 +103,7 @@ def test_saved_model_holds_no_keras_layer_traces(exported):
 def test_logits_equal_keras_model_in_eval_mode(exported, images, expected_logits):
   outputs = exported["loaded"].signatures["serving_default"](
       inputs=tf.constant(images))
-  serving_helpers.assert_same_logits(outputs["logits"], expected_logits)
+  serving.assert_same_logits(outputs["logits"], expected_logits)
   # `probs` is the softmax of the signature's own logits.
   np.testing.assert_allclose(
       outputs["probs"], tf.nn.softmax(outputs["logits"]), rtol=0, atol=1e-6)
@@ -132,8 +115,8 @@ def test_every_signature_gives_the_same_logits(exported, images, expected_logits
       inputs=tf.constant([_png(image) for image in images]))["logits"]
   by_example = signatures["tf_example"](
       inputs=tf.constant([_example(image) for image in images]))["logits"]
-  serving_helpers.assert_same_logits(by_bytes, expected_logits)
-  serving_helpers.assert_same_logits(by_example, expected_logits)
+  serving.assert_same_logits(by_bytes, expected_logits)
+  serving.assert_same_logits(by_example, expected_logits)
 
 
 def test_tf_example_signature_matches_evaluation_pipeline(
@@ -149,7 +132,7 @@ def test_tf_example_signature_matches_evaluation_pipeline(
   expected = trained["model"](pipeline_images, training=False).numpy()
   records = [r.numpy() for r in tf.data.TFRecordDataset(validation_file).take(16)]
   served = exported["loaded"].signatures["tf_example"](inputs=tf.constant(records))
-  serving_helpers.assert_same_logits(served["logits"], expected)
+  serving.assert_same_logits(served["logits"], expected)
 
 
 def test_crop_and_resize_follow_evaluation_pipeline(trained, tmp_path):
@@ -170,25 +153,25 @@ def test_crop_and_resize_follow_evaluation_pipeline(trained, tmp_path):
   expected = trained["model"](pipeline_images, training=False).numpy()
   module = serving_module.ClassifierModule(params, model=trained["model"])
   served = module.inference_from_image_tensors(tf.constant(odd_images))
-  serving_helpers.assert_same_logits(served["logits"], expected)
+  serving.assert_same_logits(served["logits"], expected)
 
 
-def test_tflite_matches_saved_model(exported, images):
-  interpreter = litert.Interpreter(model_path=exported["tflite"])
+def test_tflite_matches_saved_model(exported, serving_tflite, images):
+  interpreter = litert.Interpreter(model_path=serving_tflite)
   assert interpreter.get_signature_list() == {
       "serving_default": {"inputs": ["inputs"], "outputs": ["logits", "probs"]}}
   run_tflite = interpreter.get_signature_runner("serving_default")
   served = exported["loaded"].signatures["serving_default"](inputs=tf.constant(images))
   for index, image in enumerate(images):
     outputs = run_tflite(inputs=image[None])
-    serving_helpers.assert_same_logits(outputs["logits"][0], served["logits"][index])
+    serving.assert_same_logits(outputs["logits"][0], served["logits"][index])
     np.testing.assert_allclose(outputs["probs"][0], tf.nn.softmax(outputs["logits"][0]),
                                rtol=0, atol=1e-6)
 
 
 def test_saved_model_cli_show(exported):
-  result = _run([os.path.join(BIN, "saved_model_cli"), "show", "--dir",
-                 exported["dir"], "--all"])
+  result = serving.run([os.path.join(BIN, "saved_model_cli"), "show", "--dir",
+                        exported["dir"], "--all"])
   assert result.returncode == 0, result.stderr
   for text in ("signature_def['serving_default']", "signature_def['image_bytes']",
                "signature_def['tf_example']", "inputs['inputs']", "DT_UINT8",
@@ -203,14 +186,14 @@ def test_saved_model_cli_run(exported, images, expected_logits, signature, tmp_p
   else:  # numpy bytes ('S'): each PNG ends in a CRC, never in a stripped NUL.
     inputs = np.array([_png(image) for image in images[:2]])
   np.save(tmp_path / "inputs.npy", inputs)
-  result = _run([
+  result = serving.run([
       os.path.join(BIN, "saved_model_cli"), "run", "--dir", exported["dir"],
       "--tag_set", "serve", "--signature_def", signature,
       "--inputs", f"inputs={tmp_path / 'inputs.npy'}",
       "--outdir", str(tmp_path / "out")])
   assert result.returncode == 0, result.stderr
   logits = np.load(tmp_path / "out" / "logits.npy")
-  serving_helpers.assert_same_logits(logits, expected_logits[:2])
+  serving.assert_same_logits(logits, expected_logits[:2])
 
 
 def _truncated_png():
@@ -250,7 +233,7 @@ def test_bad_request_fails_clearly_and_model_keeps_answering(
     signatures[signature](inputs=make_inputs())
   assert message in error.value.message
   good = signatures["serving_default"](inputs=tf.constant(images[:3]))
-  serving_helpers.assert_same_logits(good["logits"], expected_logits[:3])
+  serving.assert_same_logits(good["logits"], expected_logits[:3])
 
 
 def test_predict_reads_files_and_names_bad_ones(exported, tmp_path):
@@ -303,9 +286,10 @@ def test_errors_name_the_flag(trained, tmp_path):
 
 def test_command_line_fails_before_work(tmp_path):
   export_dir = tmp_path / "export"
-  result = _run([sys.executable, "-m", "gsa_keras.export", f"--experiment={EXPERIMENT}",
-                 f"--checkpoint_path={tmp_path / 'missing'}",
-                 f"--export_dir={export_dir}"])
+  result = serving.run([sys.executable, "-m", "gsa_keras.export",
+                        f"--experiment={EXPERIMENT}",
+                        f"--checkpoint_path={tmp_path / 'missing'}",
+                        f"--export_dir={export_dir}"])
   assert result.returncode == 1
   assert "gsa_keras.export: error: --checkpoint_path: no checkpoint" in result.stderr
   assert "Traceback" not in result.stderr
@@ -323,9 +307,9 @@ def test_command_line_export_and_predict(readme_run):
 
   names = sorted(os.listdir(SAMPLES))
   paths = [os.path.join(SAMPLES, name) for name in names]
-  result = _run([sys.executable, "-m", "gsa_keras.predict",
-                 f"--saved_model={export_dir}", "--top_k=2"]
-                + [f"--image={path}" for path in paths])
+  result = serving.run([sys.executable, "-m", "gsa_keras.predict",
+                        f"--saved_model={export_dir}", "--top_k=2"]
+                       + [f"--image={path}" for path in paths])
   assert result.returncode == 0, result.stderr
   encoded = []
   for path in paths:

@@ -1,8 +1,8 @@
 """`--precision=bfloat16` exports: signatures, the saved graph's dtypes, parity, errors.
 
 The float32 export is the digits classifier shared by the serving tests
-(`tests/serving_helpers.py`); the bfloat16 export is made once per module from the
-same checkpoint. Parity over the held-out digits uses the README's trained run.
+(the session fixture `serving_export`); the bfloat16 export is made once per module
+from the same checkpoint. Parity over the held-out digits uses the README's trained run.
 """
 
 import collections
@@ -23,11 +23,11 @@ from gsa_keras import runs
 from gsa_keras.data import digits
 from gsa_keras.serving import export_lib
 from gsa_keras.serving import module as serving_module
-from tests import serving_helpers
-from tests import test_export
+from tests.support import serving
+from tests.support import training
 
-EXPERIMENT = test_export.EXPERIMENT
-SIGNATURES = test_export.SIGNATURES
+EXPERIMENT = serving.EXPERIMENT
+SIGNATURES = serving.SIGNATURES
 # The products whose dtype is the precision the model computes in.
 PRODUCTS = ("Conv2D", "MatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum")
 # Top-1 agreement of the bfloat16 export with the float32 one over the 360 held-out
@@ -61,16 +61,16 @@ def _recorded_precision(export_dir) -> str:
 
 
 @pytest.fixture(scope="module")
-def bfloat16_export(tmp_path_factory):
+def bfloat16_export(serving_export, tmp_path_factory):
   """The bfloat16 export of the shared float32 export's checkpoint: its directory."""
   export_dir = str(tmp_path_factory.mktemp("bfloat16") / "saved_model")
-  export_lib.export_saved_model(serving_helpers.params(), serving_helpers.checkpoint(),
+  export_lib.export_saved_model(serving_export.params, serving_export.checkpoint,
                                 export_dir, precision="bfloat16")
   return export_dir
 
 
-def test_bfloat16_signatures_match_float32(bfloat16_export):
-  float32 = tf.saved_model.load(serving_helpers.digits_export()).signatures
+def test_bfloat16_signatures_match_float32(bfloat16_export, serving_export):
+  float32 = tf.saved_model.load(serving_export.export_dir).signatures
   bfloat16 = tf.saved_model.load(bfloat16_export).signatures
   assert set(bfloat16) == set(float32) == set(SIGNATURES)
   for key in SIGNATURES:
@@ -89,11 +89,11 @@ def test_bfloat16_signatures_match_float32(bfloat16_export):
                              atol=MAX_PROBS_DIFFERENCE)
 
 
-def test_saved_graph_computes_in_bfloat16(bfloat16_export):
+def test_saved_graph_computes_in_bfloat16(bfloat16_export, serving_export):
   """Every convolution and matmul of the bfloat16 export is bfloat16 and every softmax
   float32; the float32 export has no bfloat16 op at all."""
   bfloat16 = _op_dtypes(bfloat16_export)
-  float32 = _op_dtypes(serving_helpers.digits_export())
+  float32 = _op_dtypes(serving_export.export_dir)
   for op in ("Conv2D", "BatchMatMulV2", "MatMul"):
     assert bfloat16[op, "bfloat16"] > 0, (op, bfloat16)
     assert bfloat16[op, "bfloat16"] == float32[op, "float32"], op
@@ -102,7 +102,7 @@ def test_saved_graph_computes_in_bfloat16(bfloat16_export):
   assert bfloat16["Softmax", "bfloat16"] == 0
   assert not [key for key in float32 if key[1] == "bfloat16"]
   assert _recorded_precision(bfloat16_export) == "bfloat16"
-  assert _recorded_precision(serving_helpers.digits_export()) == "float32"
+  assert _recorded_precision(serving_export.export_dir) == "float32"
   assert tf_keras.mixed_precision.global_policy().name == "float32"
 
 
@@ -139,10 +139,10 @@ def test_dtype_policy_restores_the_previous_policy():
     tf_keras.mixed_precision.set_global_policy("float32")
 
 
-def test_command_line_rejects_a_bad_precision(tmp_path):
-  checkpoint = serving_helpers.checkpoint()
+def test_command_line_rejects_a_bad_precision(serving_export, tmp_path):
+  checkpoint = serving_export.checkpoint
   export_dir = tmp_path / "export"
-  result = test_export._run([  # pylint: disable=protected-access
+  result = serving.run([
       sys.executable, "-m", "gsa_keras.export", f"--experiment={EXPERIMENT}",
       f"--config_file={os.path.join(os.path.dirname(checkpoint), 'params.yaml')}",
       f"--checkpoint_path={checkpoint}", f"--export_dir={export_dir}",
@@ -177,7 +177,7 @@ def test_bfloat16_export_answers_without_onednn(bfloat16_export, tmp_path):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0")
   result = subprocess.run(
       [sys.executable, "-c", _SERVE_DIGITS, bfloat16_export, str(tmp_path / "p.npy")],
-      capture_output=True, text=True, env=env, cwd=test_export.REPO, timeout=600,
+      capture_output=True, text=True, env=env, cwd=training.REPO, timeout=600,
       check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   images = tf.constant(digits.load_splits()["validation"][0][:8])
@@ -200,7 +200,7 @@ def test_bfloat16_export_agrees_with_float32_on_held_out_digits(readme_run, tmp_
   held-out digits."""
   readme_run.check()
   export_dir, tflite_path = tmp_path / "bfloat16", tmp_path / "model.tflite"
-  result = test_export._run([  # pylint: disable=protected-access
+  result = serving.run([
       sys.executable, "-m", "gsa_keras.export", f"--experiment={EXPERIMENT}",
       f"--config_file={readme_run.model_dir / 'params.yaml'}",
       f"--checkpoint_path={readme_run.model_dir}", f"--export_dir={export_dir}",
@@ -226,19 +226,17 @@ def test_bfloat16_export_agrees_with_float32_on_held_out_digits(readme_run, tmp_
                                float32[index], rtol=0, atol=1e-4)
 
 
-def test_tflite_converts_a_float32_copy_of_a_bfloat16_module():
+def test_tflite_converts_a_float32_copy_of_a_bfloat16_module(serving_export):
   """`export_tflite` converts a bfloat16 module's float32 copy: same weights, the
   float32 model's logits."""
-  module = serving_module.ClassifierModule(serving_helpers.params(),
-                                           precision="bfloat16")
-  runs.restore(module.model, serving_helpers.checkpoint())
+  module = serving_module.ClassifierModule(serving_export.params, precision="bfloat16")
+  runs.restore(module.model, serving_export.checkpoint)
   assert module.with_precision("bfloat16") is module
   copy = module.with_precision("float32")
   assert copy.precision == "float32"
   assert copy.model.compute_dtype == "float32"
   assert module.model.compute_dtype == "bfloat16"
-  images = test_export._normalize(  # pylint: disable=protected-access
-      digits.load_splits()["validation"][0][:4])
+  images = serving.normalize(digits.load_splits()["validation"][0][:4])
   np.testing.assert_allclose(copy.model(images, training=False),
-                             serving_helpers.keras_model()(images, training=False),
+                             serving_export.model(images, training=False),
                              rtol=0, atol=1e-6)

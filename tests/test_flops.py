@@ -1,8 +1,6 @@
 """Parameter and FLOP parity with the paper, and the FLOP counter itself."""
 
-import functools
 import math
-import pathlib
 import subprocess
 import sys
 
@@ -20,23 +18,13 @@ from gsa_keras.backbones import gsa_resnet
 from gsa_keras.configs import backbones as configs
 from gsa_keras.layers import tf_keras as gsa_layers
 from gsa_keras import spec
+from tests.support import docs_blocks
+from tests.support import paper_costs
 
-# The paper's networks with parameters and FLOPs (Tables 2, 3, 6), for 1000 classes
-# and 224x224 inputs: parameters in millions, FLOPs in billions with multiplications
-# and additions counted separately (Section 4).
-PAPER = {network.name: network for network in paper.with_params_and_flops()}
+# The paper's networks with parameters and FLOPs (`paper_costs.PAPER`).
+PAPER = paper_costs.PAPER
 PARAMS_TOLERANCE = 0.02
 FLOPS_TOLERANCE = 0.05
-README = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
-
-
-@functools.lru_cache(maxsize=None)
-def _paper_model_cost(name):
-  """Builds the named network once per test session (224x224, 1000 classes)."""
-  config = configs.GSAResNet(**PAPER[name].config_fields())
-  cost = flops.count_params_and_flops(config, 224, 1000)
-  tf_keras.backend.clear_session()
-  return cost
 
 
 @pytest.mark.parametrize("name", sorted(PAPER))
@@ -45,7 +33,7 @@ def test_params_match_the_paper(name):
   # (about 0.05M in ResNet-50) are not learned, and not counted (like torchvision's
   # 25.56M for ResNet-50). The head (2048 x 1000 + 1000) is counted.
   paper_millions = PAPER[name].params_m
-  ours = _paper_model_cost(name).trainable_params / 1e6
+  ours = paper_costs.model_cost(name).trainable_params / 1e6
   assert abs(ours / paper_millions - 1) <= PARAMS_TOLERANCE, (ours, paper_millions)
 
 
@@ -55,7 +43,7 @@ def test_flops_match_the_paper(name):
   # einsums (2 per multiply-accumulate). Batch normalization, activations, residual
   # additions and pooling add ~0.5% on top; within tolerance either way.
   paper_billions = PAPER[name].gflops
-  cost = _paper_model_cost(name)
+  cost = paper_costs.model_cost(name)
   for counted in (cost.multiply_accumulate_flops, cost.flops):
     assert abs(counted / 1e9 / paper_billions - 1) <= FLOPS_TOLERANCE, (
         counted, paper_billions)
@@ -73,7 +61,7 @@ def test_convolutional_resnet50_is_the_model_garden_resnet50():
   assert {k: v.as_list() for k, v in ours.output_specs.items()} == {
       k: v.as_list() for k, v in garden.output_specs.items()}
   # With the 1000-class head: He et al.'s 25.56M learned parameters.
-  assert _paper_model_cost("ResNet-50").trainable_params == 25_557_032
+  assert paper_costs.model_cost("ResNet-50").trainable_params == 25_557_032
 
 
 # -- The counter against independent counts. ---------------------------------------------
@@ -185,7 +173,7 @@ def test_command_rejects_a_bad_config():
     flops.main(["--model_id", "34"])
 
 
-# -- The paper's table (`gsa_keras.paper`) and the README's copy of it. ------------------
+# -- The paper's table (`gsa_keras.paper`) and the docs' copy of it. --------------------
 
 
 def test_paper_table_imports_neither_keras_nor_tensorflow():
@@ -210,18 +198,18 @@ def test_every_paper_network_is_a_valid_config_with_its_numbers():
     paper.network("GSA-ResNet-51")
 
 
-def _readme_flops_table():
-  section = README.split("### Parameters and FLOPs vs the paper")[1].split("###")[0]
+def _docs_flops_table():
+  """The rows of the table marked `flops-table` (docs/models.md), header left out."""
+  lines = docs_blocks.block("flops-table").text.splitlines()
   return [[cell.strip() for cell in line.strip("|").split("|")]
-          for line in section.splitlines()
-          if line.startswith("| ") and not line.startswith("| Network")]
+          for line in lines[2:]]
 
 
-def test_readme_flops_table_holds_the_papers_numbers_and_ours():
-  rows = _readme_flops_table()
+def test_docs_flops_table_holds_the_papers_numbers_and_ours():
+  rows = _docs_flops_table()
   assert len(rows) == len(PAPER)
   for row, network in zip(rows, PAPER.values()):
-    cost = _paper_model_cost(network.name)
+    cost = paper_costs.model_cost(network.name)
     assert row[1:] == [f"{cost.trainable_params / 1e6:.2f}M", f"{network.params_m}M",
                        f"{cost.multiply_accumulate_flops / 1e9:.2f}G",
                        f"{network.gflops}G"], (row, network.name)

@@ -9,7 +9,6 @@ output tells which part of the image it kept.
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from official.core import config_definitions as cfg
 from official.core import exp_factory
@@ -19,7 +18,6 @@ from official.vision.configs import image_classification as ic_config
 from official.vision.ops import preprocess_ops
 from official.vision.tasks import image_classification as stock_task
 
-from gsa_keras import registry_imports  # pylint: disable=unused-import
 from gsa_keras.configs import fashion_mnist as fm_config
 from gsa_keras.configs import validation
 from gsa_keras.data import digits

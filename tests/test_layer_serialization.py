@@ -6,9 +6,8 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from tests.conftest import FLAVOURS
+from tests.support import keras_flavours
 
 
 def _model(keras, layers):
@@ -49,7 +48,7 @@ def test_get_config_round_trip(flavour, layer_name):
 
 
 def test_keras3_file_round_trip(tmp_path):
-  keras, layers = FLAVOURS["keras3"]
+  keras, layers = keras_flavours.FLAVOURS["keras3"]
   model = _trained_like(_model(keras, layers))
   path = str(tmp_path / "model.keras")
   model.save(path)
@@ -59,7 +58,7 @@ def test_keras3_file_round_trip(tmp_path):
 
 @pytest.mark.parametrize("save_format", ["h5", "tf"])
 def test_tf_keras_file_round_trip(tmp_path, save_format):
-  keras, layers = FLAVOURS["tf_keras"]
+  keras, layers = keras_flavours.FLAVOURS["tf_keras"]
   model = _trained_like(_model(keras, layers))
   path = str(tmp_path / ("model.h5" if save_format == "h5" else "saved_model"))
   model.save(path, save_format=save_format)

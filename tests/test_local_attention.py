@@ -5,9 +5,6 @@ Stand-alone self-attention's equation (Ramachandran et al. 2019), per head:
 `y_ij = sum_{(a,b) in N(i,j)} softmax_ab(q_ij . k_ab + q_ij . r_{a-i,b-j}) v_ab`.
 """
 
-import os
-import sys
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -21,11 +18,8 @@ import gsa_keras.registry_imports  # pylint: disable=unused-import
 from gsa_keras import flops
 from gsa_keras import spec
 from gsa_keras.configs import backbones as configs
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import reference  # pylint: disable=g-import-not-at-top,wrong-import-position
-from tests.test_flops import _paper_model_cost  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tests.support import paper_costs
+from tests.support import reference
 
 TOLERANCE = 1e-5
 TABLES = ("row_offset_embeddings", "column_offset_embeddings")
@@ -202,7 +196,7 @@ def test_odd_default_key_channels_fail_in_build_before_any_weight(flavour):
 def test_local_resnet50_has_table3s_parameters_and_flops():
   """Table 3: 18.0M parameters, 7.0 GFLOPs. Ours: 18,015,504 (+0.1%), and 6.84 GFLOPs
   (-2.3%) counting the relative logits as the layer computes them (`flops`)."""
-  cost = _paper_model_cost("Local-ResNet-50")
+  cost = paper_costs.model_cost("Local-ResNet-50")
   assert cost.trainable_params == 18_015_504
   assert abs(cost.trainable_params / 18.0e6 - 1) <= 0.02
   assert cost.multiply_accumulate_flops == 6_839_386_104

@@ -7,19 +7,13 @@ block split is forced and checked against the loop-based float64 reference, and
 gradients against the literal einsums or the unsplit evaluation.
 """
 
-import os
-import sys
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from gsa_keras import ops
 from gsa_keras.ops import attention
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import reference  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tests.support import reference
 
 TOLERANCE = 1e-5
 # (batch, height, width, heads, key channels, value channels)

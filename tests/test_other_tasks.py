@@ -1,6 +1,6 @@
 """The GSA-ResNet backbone in the Model Garden's detection and segmentation models.
 
-What works today, as the README says: the Model Garden's model factories
+What works today, as docs/model_garden.md says: the Model Garden's model factories
 (`official.vision.modeling.factory.build_retinanet`, `build_maskrcnn`,
 `build_segmentation_model`) build their models on `backbone.type: gsa_resnet` when the
 task's model config holds our `gsa_keras.configs.backbones.Backbone` one-of. The stock
@@ -149,7 +149,8 @@ def test_mask_rcnn_on_the_gsa_backbone():
                                         "maskrcnn_resnetfpn_coco",
                                         "seg_deeplabv3_pascal"])
 def test_stock_experiments_reject_the_gsa_backbone_from_yaml(experiment):
-  """As the README says: use the factories in Python, not these experiments' YAML."""
+  """As docs/model_garden.md says: use the factories in Python, not these
+  experiments' YAML."""
   params = exp_factory.get_exp_config(experiment)
   with pytest.raises(KeyError, match="gsa_resnet"):
     hyperparams.override_params_dict(

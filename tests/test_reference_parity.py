@@ -1,6 +1,6 @@
 """Parity of the GSA layers (Keras 3 and tf_keras) with the independent NumPy reference.
 
-The reference (`tests/reference.py`) implements the paper's eqs. (1)-(8) and the
+The reference (`tests/support/reference.py`) implements the paper's eqs. (1)-(8) and the
 Table-2 axial baseline loop by loop in float64. Every test here builds a layer, overwrites
 ALL of its weights with random values (including the BatchNormalization moving stats,
 gamma and beta, so BN is really exercised), reads them back with `.numpy()`, and
@@ -8,17 +8,13 @@ compares the float32 layer output with the float64 reference at rtol = atol = 1e
 """
 
 import itertools
-import os
-import sys
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import reference  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gsa_keras.layers import keras3  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gsa_keras.layers import tf_keras  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gsa_keras.layers import keras3
+from gsa_keras.layers import tf_keras
+from tests.support import reference
 
 FLAVOURS = {"keras3": keras3, "tf_keras": tf_keras}
 RTOL = 1e-5

@@ -1,4 +1,5 @@
-"""The serving part of the benchmarks: its figures, its report, its README block, and a
+"""The serving part of the benchmarks: its figures, its report, its part of the summary
+`benchmark_results/README.md`, and a
 quick run of exports through `export_lib`.
 
 Timings are never asserted; the figures derived from them (percentiles, images/s,
@@ -16,10 +17,9 @@ from benchmarks import report
 from benchmarks import run
 from benchmarks import serving
 from benchmarks import timing
-from tests import test_benchmarks
+from tests.support import benchmark_results
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-NOT_MEASURED = "**Not measured yet.**"
 
 
 def _timing(p50, rounds=5):
@@ -68,11 +68,6 @@ def _synthetic_serving(bfloat16_flags=True):
       "cpu_bfloat16": {flag: bfloat16_flags for flag in serving.BFLOAT16_FLAGS},
       "tflite_threads": 2, "tflite_delegate": "XNNPACK (the interpreter's default)",
       "export_seconds": {}, "timed_seconds": 1.0, "repeats": 5, "rows": rows}
-
-
-def _serving_block(readme: str) -> str:
-  begin = readme.index(report.README_SERVING_BEGIN) + len(report.README_SERVING_BEGIN)
-  return readme[begin:readme.index(report.README_SERVING_END)]
 
 
 def check_serving_figures(result: dict, repeats: int) -> None:
@@ -136,7 +131,7 @@ def test_cpu_bfloat16_support_reads_the_flags(tmp_path):
 
 
 def test_report_serving_table_and_recommendation(tmp_path):
-  results = test_benchmarks._synthetic_results()  # pylint: disable=protected-access
+  results = benchmark_results.synthetic()
   results["serving"] = _synthetic_serving()
   report.write(results, tmp_path)
   markdown = (tmp_path / report.REPORT_MD).read_text()
@@ -160,43 +155,36 @@ def test_report_serving_table_and_recommendation(tmp_path):
       report.serving_recommendation(without))
 
 
-def test_readme_serving_block_is_replaced_only_with_serving_results():
-  results = test_benchmarks._synthetic_results()  # pylint: disable=protected-access
-  readme = (f"Top.\n{report.README_BEGIN}\nstale\n{report.README_END}\nMiddle.\n"
-            f"{report.README_SERVING_BEGIN}\nplaceholder\n{report.README_SERVING_END}\n"
-            "End.\n")
-  without_serving = report.replace_readme_summary(readme, results)
-  assert "placeholder" in without_serving and "stale" not in without_serving
+def test_summary_has_the_serving_part_only_with_serving_results():
+  results = benchmark_results.synthetic()
+  assert "## Serving" not in report.summary(results)
   results["serving"] = _synthetic_serving()
-  updated = report.replace_readme_summary(readme, results)
-  block = _serving_block(updated)
-  assert "placeholder" not in updated and updated.endswith(
-      f"{report.README_SERVING_END}\nEnd.\n")
-  assert block.startswith(f"\nCommand: `{results['command']}`. Machine: ")
+  summary = report.summary(results)
+  block = summary.split("## Serving\n\n", 1)[1]
+  assert block.startswith(f"Command: `{results['command']}`. Machine: ")
+  assert block == report.serving_summary(results) + "\n"
   assert report.serving_table(results["serving"]) in block
   assert report.serving_recommendation(results["serving"]) in block
-  assert report.replace_readme_summary(updated, results) == updated
-  with pytest.raises(ValueError, match="README_SERVING|serving benchmark"):
-    report.replace_readme_summary(
-        f"{report.README_BEGIN}\n{report.README_END}\n", results)
+  # The targets come first, as without serving results.
+  assert summary.index(report.targets_summary(results)) < summary.index("## Serving")
 
 
-def test_readme_serving_block_is_the_committed_results():
-  """The README's serving block is written from benchmark_results/results.json, or is
-  the placeholder while that run has no serving part."""
+def test_committed_serving_summary_is_the_committed_results():
+  """The serving part of `benchmark_results/README.md` is written from
+  `benchmark_results/results.json`, or absent while that run has no serving part."""
   results = json.loads((ROOT / "benchmark_results" / report.RESULTS_JSON).read_text())
-  block = _serving_block((ROOT / "README.md").read_text())
+  committed = (ROOT / "benchmark_results" / report.SUMMARY_MD).read_text()
   if "serving" in results:
-    assert block == "\n" + report.readme_serving_summary(results) + "\n", (
-        "run python -m benchmarks.report benchmark_results --readme README.md")
+    assert "\n## Serving\n\n" + report.serving_summary(results) + "\n" in committed, (
+        "run python -m benchmarks.report benchmark_results")
   else:
-    assert block.lstrip().startswith(NOT_MEASURED)
+    assert "## Serving" not in committed
 
 
 def test_provenance_of_parts_from_two_runs(tmp_path):
   """A serving run into a directory with an earlier run keeps its parts, and each part
   says which command measured it."""
-  earlier = test_benchmarks._synthetic_results()  # pylint: disable=protected-access
+  earlier = benchmark_results.synthetic()
   earlier["quick"] = True
   (tmp_path / report.RESULTS_JSON).write_text(json.dumps(earlier))
   kept = run.earlier_results(tmp_path, True, ["serving"])
@@ -209,10 +197,10 @@ def test_provenance_of_parts_from_two_runs(tmp_path):
            "machine": dict(earlier["machine"], date="later")}
   results = {**later, "quick": True, **kept, "serving": _synthetic_serving()}
   results["parts"]["serving"] = later
-  summary = report.readme_summary(results)
+  summary = report.targets_summary(results)
   assert summary.startswith(f"Command: `{earlier['command']}`. Machine: ")
   assert "--parts serving" not in summary
-  serving_block = report.readme_serving_summary(results)
+  serving_block = report.serving_summary(results)
   assert serving_block.startswith("Command: `python -m benchmarks --parts serving`")
   both = report.runs_line(results, ["network_level", "serving"])
   assert both.startswith(f"Network level: Command: `{earlier['command']}`")
@@ -223,13 +211,13 @@ def test_provenance_of_parts_from_two_runs(tmp_path):
 def test_quick_serving_part_runs_end_to_end(tmp_path, capsys):
   """`python -m benchmarks --quick --parts serving` into a directory with an earlier
   quick run: the exports are timed, the earlier parts kept, the report written."""
-  earlier = test_benchmarks._synthetic_results()  # pylint: disable=protected-access
+  earlier = benchmark_results.synthetic()
   earlier["quick"] = True
   (tmp_path / report.RESULTS_JSON).write_text(json.dumps(earlier))
   results = run.main(["--quick", "--parts", "serving", "--out", str(tmp_path)])
   written = sorted(pathlib.Path(p).name for p in capsys.readouterr().out.split())
-  assert written == ["module_level.png", "network_level.png", "results.md",
-                     "scale.png", "serving.png"]
+  assert written == ["README.md", "module_level.png", "network_level.png",
+                     "results.md", "scale.png", "serving.png"]
   saved = json.loads((tmp_path / report.RESULTS_JSON).read_text())
   assert saved["network_level"] == earlier["network_level"]
   assert saved["parts"]["serving"]["command"] == (

@@ -23,11 +23,10 @@ import pytest
 import tensorflow as tf
 
 from gsa_keras import predict
-from gsa_keras.serving import export_lib
 from gsa_keras.serving import image_size
 from gsa_keras.serving import module as serving_module
-from tests import serving_helpers
-from tests.test_export import REPO, SAMPLES
+from tests.support import serving
+from tests.support import training
 
 DEFAULT = image_size.DEFAULT_MAX_IMAGE_PIXELS
 _read_size = tf.function(image_size.read_size)
@@ -254,13 +253,13 @@ def test_bad_limit_names_the_flag(bad):
 
 
 @pytest.fixture(scope="module")
-def export_dir():
+def export_dir(serving_export):
   """The digits model of tests/test_export.py, exported with the default limit."""
-  return serving_helpers.digits_export()
+  return serving_export.export_dir
 
 
-def test_module_takes_its_limit_and_gives_it_to_its_siblings():
-  params, model = serving_helpers.params(), serving_helpers.keras_model()
+def test_module_takes_its_limit_and_gives_it_to_its_siblings(serving_export):
+  params, model = serving_export.params, serving_export.model
   module = serving_module.ClassifierModule(params, model=model)
   assert int(module.max_image_pixels.numpy()) == DEFAULT == 40_000_000
   module = serving_module.ClassifierModule(params, model=model, max_image_pixels=2048)
@@ -282,7 +281,7 @@ def test_saved_model_records_and_applies_the_limit(export_dir):
   loaded = tf.saved_model.load(export_dir)
   assert int(loaded.max_image_pixels.numpy()) == DEFAULT
   assert predict.max_image_pixels(loaded) == DEFAULT
-  digit = serving_helpers.digit_pngs(1)[0]
+  digit = serving.digit_pngs(1)[0]
   requests = [  # Each through image_bytes and through tf_example.
       ([_declaring(16000, 16000)],
        "Image too large: inputs[0] is a PNG of 16000x16000 = 256000000 pixels, "
@@ -301,7 +300,7 @@ def test_saved_model_records_and_applies_the_limit(export_dir):
       assert message in error.value.message, key
   outputs = {key: loaded.signatures[key](inputs=tf.constant([wrap(digit)]))["logits"]
              for key, wrap in (("image_bytes", lambda x: x), ("tf_example", _example))}
-  serving_helpers.assert_same_logits(outputs["image_bytes"], outputs["tf_example"])
+  serving.assert_same_logits(outputs["image_bytes"], outputs["tf_example"])
 
 
 _MEMORY_PROBE = textwrap.dedent("""
@@ -358,7 +357,8 @@ def test_decompression_bomb_is_rejected_in_bounded_memory(export_dir, tmp_path):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   result = subprocess.run(
       [sys.executable, "-c", _MEMORY_PROBE, export_dir, str(bomb), str(control)],
-      capture_output=True, text=True, timeout=600, env=env, cwd=REPO, check=False)
+      capture_output=True, text=True, timeout=600, env=env, cwd=training.REPO,
+      check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   measured = json.loads(result.stdout.strip().splitlines()[-1])
   print(json.dumps(measured, indent=1))
@@ -407,8 +407,9 @@ def test_predict_command_line_gives_one_line_errors(export_dir, tmp_path):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   result = subprocess.run(
       [sys.executable, "-m", "gsa_keras.predict", f"--saved_model={export_dir}",
-       f"--image={os.path.join(SAMPLES, 'digit_7.png')}", f"--image={tmp_path}"],
-      capture_output=True, text=True, timeout=300, env=env, cwd=REPO, check=False)
+       f"--image={os.path.join(serving.SAMPLES, 'digit_7.png')}", f"--image={tmp_path}"],
+      capture_output=True, text=True, timeout=300, env=env, cwd=training.REPO,
+      check=False)
   assert result.returncode == 1
   assert "Traceback" not in result.stderr
   assert result.stderr.strip().splitlines()[-1] == (

@@ -1,6 +1,6 @@
 """Serving under concurrent load: 8 threads, valid and bad requests mixed.
 
-The digits classifier of tests/test_export.py, exported once (`serving_helpers`), is
+The digits classifier of tests/test_export.py, exported once (`serving_export`), is
 called from 8 threads for 12 s: every valid answer must equal the single-threaded one,
 every bad request must get its own error, and resident memory must come back.
 """
@@ -12,15 +12,14 @@ import pytest
 import tensorflow as tf
 
 from benchmarks import serving_load
-from tests import serving_helpers
 
 THREADS = 8
 SECONDS = 12.0
 
 
 @pytest.fixture(scope="module")
-def model():
-  return tf.saved_model.load(serving_helpers.digits_export())
+def model(serving_export):
+  return tf.saved_model.load(serving_export.export_dir)
 
 
 def test_eight_threads_get_the_single_threaded_answers_and_clear_errors(model):
@@ -53,8 +52,8 @@ def test_bad_requests_get_their_messages(model):
     assert request.error in error.value.message, request.name
 
 
-def test_benchmark_command_quick(tmp_path):
-  results = serving_load.main(["--saved_model", serving_helpers.digits_export(),
+def test_benchmark_command_quick(serving_export, tmp_path):
+  results = serving_load.main(["--saved_model", serving_export.export_dir,
                                "--quick", "--out", str(tmp_path)])
   saved = json.loads((tmp_path / serving_load.RESULTS_JSON).read_text())
   assert saved["quick"] and [row["threads"] for row in saved["results"]] == [1, 8]

@@ -12,9 +12,9 @@ import sys
 
 import pytest
 
-from tests import train_helpers as helpers
+from tests.support import training
 
-SCRIPTS_DIR = helpers.REPO / "tpu_scripts"
+SCRIPTS_DIR = training.REPO / "tpu_scripts"
 SCRIPTS = sorted(SCRIPTS_DIR.glob("*.sh"))
 ENTRY_SCRIPTS = [s for s in SCRIPTS if s.name != "common.sh"]
 # Every setting the scripts read, cleared so the caller's environment cannot leak in.
@@ -24,7 +24,7 @@ SETTINGS = ("TPU", "MODEL_DIR", "DATA_DIR", "TFDS_DATA_DIR", "EXPERIMENT",
 
 
 def run_script(name, data_dir=None, timeout=60, **settings):
-  env = helpers.environment(data_dir or "/nonexistent", PYTHON=sys.executable)
+  env = training.environment(data_dir or "/nonexistent", PYTHON=sys.executable)
   for key in SETTINGS:
     env.pop(key, None)
   env.update({k: str(v) for k, v in settings.items()})
@@ -118,19 +118,19 @@ def test_scripts_run_locally(tmp_path):
            "trainer.checkpoint_interval=10,trainer.validation_interval=10,"
            "task.model.backbone.gsa_resnet.attention_groups=[3,4]")
   pretrained = tmp_path / "pretrained"
-  common = dict(data_dir=data_dir, timeout=600, CONFIG_FILE=helpers.DIGITS_YAML,
+  common = dict(data_dir=data_dir, timeout=600, CONFIG_FILE=training.DIGITS_YAML,
                 PARAMS_OVERRIDE=short)
 
   result = run_script("train_imagenet.sh", MODEL_DIR=pretrained, MODE="train",
                       **common)
   assert result.returncode == 0, result.stderr[-5000:]
   assert "--experiment=gsa_resnet_digits" in result.stderr  # From the YAML header.
-  assert helpers.checkpoint_step(str(pretrained)) == 10
+  assert training.checkpoint_step(str(pretrained)) == 10
 
   result = run_script("evaluate.sh", MODEL_DIR=pretrained, **common)
   assert result.returncode == 0, result.stderr[-5000:]
   assert " eval | step:     10 |" in result.stdout
-  assert helpers.scalars(str(pretrained / "validation"), "accuracy")
+  assert training.scalars(str(pretrained / "validation"), "accuracy")
 
   finetuned = tmp_path / "finetuned"
   result = run_script("finetune_cifar100.sh", MODEL_DIR=finetuned,
@@ -138,7 +138,7 @@ def test_scripts_run_locally(tmp_path):
   assert result.returncode == 0, result.stderr[-5000:]
   assert f"task.init_checkpoint={pretrained}" in result.stderr
   assert "Finished loading pretrained checkpoint" in result.stderr
-  assert helpers.checkpoint_step(str(finetuned)) == 10
+  assert training.checkpoint_step(str(finetuned)) == 10
   assert pathlib.Path(finetuned, "params.yaml").exists()
 
   exported = tmp_path / "exported"

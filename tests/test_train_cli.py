@@ -8,7 +8,7 @@ from official.core import exp_factory
 
 from gsa_keras import train
 from gsa_keras.data import digits
-from tests import train_helpers as helpers
+from tests.support import training
 
 
 class Flags:
@@ -42,7 +42,7 @@ def write_yaml(tmp_path, text):
 
 
 def test_the_digits_yaml_passes(digits_dir):
-  params = train.parse_and_check(Flags(helpers.REPO / helpers.DIGITS_YAML))
+  params = train.parse_and_check(Flags(training.REPO / training.DIGITS_YAML))
   assert params.task.model.backbone.gsa_resnet.model_id == 26
   assert (digits_dir / "digits" / "digits-train.tfrecord").exists()
 
@@ -114,7 +114,7 @@ def test_finetuning_without_checkpoint_is_refused():
 
 
 def test_tpu_config_without_tpu_names_the_flag(tmp_path):
-  imagenet = helpers.REPO / "official_configs/imagenet/gsa_resnet50_tpu.yaml"
+  imagenet = training.REPO / "official_configs/imagenet/gsa_resnet50_tpu.yaml"
   with pytest.raises(ValueError, match="--tpu"):
     train.parse_and_check(Flags(imagenet, experiment="gsa_resnet_imagenet",
                                 mode="train_and_eval"))
@@ -142,9 +142,9 @@ def test_command_line_fails_before_training(tmp_path):
           label_smoothing: lots
       """)
   model_dir = tmp_path / "model"
-  result = helpers.run(
-      helpers.train_command(model_dir, f"--config_file={path}"),
-      helpers.environment(tmp_path / "data"), timeout=300)
+  result = training.run(
+      training.train_command(model_dir, f"--config_file={path}"),
+      training.environment(tmp_path / "data"), timeout=300)
   assert result.returncode != 0
   assert "gsa_keras.train: error: `task.losses.label_smoothing` must be float" in (
       result.stderr)
@@ -154,7 +154,7 @@ def test_command_line_fails_before_training(tmp_path):
 def test_experiment_defaults_match_the_digits_yaml():
   """The YAML restates the experiment: loading it changes nothing that matters."""
   default = exp_factory.get_exp_config("gsa_resnet_digits")
-  loaded = train.parse_and_check(Flags(helpers.REPO / helpers.DIGITS_YAML))
+  loaded = train.parse_and_check(Flags(training.REPO / training.DIGITS_YAML))
   expected = default.as_dict()
   expected["runtime"]["mixed_precision_dtype"] = "float32"
   assert loaded.as_dict() == expected

@@ -20,8 +20,8 @@ import pytest
 import tensorflow as tf
 
 from gsa_keras.data import digits
-from tests import shared_runs
-from tests import train_helpers as helpers
+from tests.support import shared_runs
+from tests.support import training
 
 pytestmark = pytest.mark.slow
 
@@ -48,9 +48,9 @@ def test_main_command_trains_to_90_percent(readme_run, tmp_path):
   # Progress was logged as it went; config, checkpoints and summaries are in place.
   assert "train | step:     50" in result.stdout
   assert (model_dir / "params.yaml").exists()
-  assert helpers.checkpoint_step(str(model_dir)) == 200
-  assert helpers.scalars(str(model_dir / "train"), "training_loss")
-  accuracy = helpers.scalars(str(model_dir / "validation"), "accuracy")
+  assert training.checkpoint_step(str(model_dir)) == 200
+  assert training.scalars(str(model_dir / "train"), "training_loss")
+  accuracy = training.scalars(str(model_dir / "validation"), "accuracy")
   assert accuracy[200] >= 0.90, accuracy
   # Exported, and the held-out sample digit 7 is predicted as a 7.
   assert (readme_run.export_dir / "saved_model.pb").exists()
@@ -59,21 +59,21 @@ def test_main_command_trains_to_90_percent(readme_run, tmp_path):
 
   # Evaluating the checkpoint again (--mode=eval) gives the same accuracy.
   copy = shared_runs.copy_of(readme_run, tmp_path)  # Evaluation writes summaries.
-  result = helpers.run(helpers.train_command(copy, mode="eval"),
-                       helpers.environment(readme_run.data_dir))
+  result = training.run(training.train_command(copy, mode="eval"),
+                       training.environment(readme_run.data_dir))
   assert result.returncode == 0, result.stderr[-5000:]
-  assert helpers.checkpoint_step(str(copy)) == 200
+  assert training.checkpoint_step(str(copy)) == 200
   (evaluated,) = set(re.findall(r"'accuracy': np\.float32\(([0-9.]+)\)", result.stdout))
   assert float(evaluated) == pytest.approx(accuracy[200], abs=1e-6)
 
 
 def test_killed_run_resumes_from_its_checkpoint(data_dir, tmp_path):
   model_dir = tmp_path / "resume"
-  command = helpers.train_command(
+  command = training.train_command(
       model_dir, f"--params_override={_SHORT},trainer.train_steps=30",
       mode="train")
-  env = helpers.environment(data_dir)
-  process = subprocess.Popen(command, cwd=helpers.REPO, env=env,
+  env = training.environment(data_dir)
+  process = subprocess.Popen(command, cwd=training.REPO, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   try:
     deadline = time.time() + 300
@@ -85,17 +85,17 @@ def test_killed_run_resumes_from_its_checkpoint(data_dir, tmp_path):
   finally:
     process.wait()
   assert process.returncode == -signal.SIGKILL
-  killed_at = helpers.checkpoint_step(str(model_dir))
+  killed_at = training.checkpoint_step(str(model_dir))
   assert 0 < killed_at < 30
   saved = tf.train.latest_checkpoint(str(model_dir))
 
-  result = helpers.run(command, env)
+  result = training.run(command, env)
   assert result.returncode == 0, result.stderr[-5000:]
   # It restored the latest checkpoint, went on from its step and finished.
   assert f"restored model from {saved}." in result.stdout
   assert f"train | step: {killed_at:6d} | training until step 30" in result.stdout
   assert "train | step:      0" not in result.stdout
-  assert helpers.checkpoint_step(str(model_dir)) == 30
+  assert training.checkpoint_step(str(model_dir)) == 30
 
 
 def _free_ports(count):
@@ -119,7 +119,7 @@ def _checkpoint_values(checkpoint):
 def test_two_workers_train_to_identical_weights(data_dir, tmp_path):
   workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
   model_dir = tmp_path / "multi_worker"
-  command = helpers.train_command(
+  command = training.train_command(
       model_dir,
       f"--params_override={_SHORT},trainer.train_steps=10,"
       "runtime.distribution_strategy=multi_worker_mirrored",
@@ -132,14 +132,14 @@ def test_two_workers_train_to_identical_weights(data_dir, tmp_path):
     scratch[-1].mkdir()
     tf_config = {"cluster": {"worker": workers},
                  "task": {"type": "worker", "index": index}}
-    env = helpers.environment(data_dir, TF_CONFIG=json.dumps(tf_config),
+    env = training.environment(data_dir, TF_CONFIG=json.dumps(tf_config),
                               TMPDIR=scratch[-1])
     # Files, not pipes: an undrained pipe would block one worker and, through the
     # collectives, the other.
     logs.append(tmp_path / f"worker{index}.log")
     with open(logs[-1], "w") as log:
       processes.append(subprocess.Popen(
-          command, cwd=helpers.REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
+          command, cwd=training.REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
   try:
     for process in processes:
       process.wait(timeout=600)
@@ -156,7 +156,7 @@ def test_two_workers_train_to_identical_weights(data_dir, tmp_path):
   (worker_dir,) = [os.path.dirname(p) for p in tf.io.gfile.glob(
       str(scratch[1] / "*" / "checkpoint"))]
   worker = tf.train.latest_checkpoint(worker_dir)
-  assert helpers.checkpoint_step(chief) == helpers.checkpoint_step(worker) == 10
+  assert training.checkpoint_step(chief) == training.checkpoint_step(worker) == 10
   chief_vars, worker_vars = _checkpoint_values(chief), _checkpoint_values(worker)
   assert chief_vars.keys() == worker_vars.keys() and len(chief_vars) > 100
   for name, value in chief_vars.items():

@@ -13,8 +13,8 @@ from gsa_keras import checkpoints
 from gsa_keras import runs
 from gsa_keras import train
 from gsa_keras.data import digits
-from tests import shared_runs
-from tests import train_helpers as helpers
+from tests.support import shared_runs
+from tests.support import training
 
 # A small, fast run: 10 steps in loops of 2, a checkpoint after every loop.
 _SHORT_RUN = {
@@ -158,15 +158,15 @@ def test_training_resumes_from_the_checkpoint_before_a_corrupt_one(short_run, tm
   finishes."""
   model_dir = shared_runs.copy_of(short_run, tmp_path)
   flags = f"--params_override={shared_runs.SHORT_RUN_OVERRIDES},trainer.train_steps={{}}"
-  env = helpers.environment(short_run.data_dir)
+  env = training.environment(short_run.data_dir)
   saved = tf.train.get_checkpoint_state(str(model_dir)).all_model_checkpoint_paths
   latest, previous = saved[-1], saved[-2]
   assert latest.endswith("ckpt-8")
-  previous_step = helpers.checkpoint_step(previous)
+  previous_step = training.checkpoint_step(previous)
   data = _data_file(latest)
   with open(data, "r+b") as f:
     f.truncate(os.path.getsize(data) // 3)
-  result = helpers.run(helpers.train_command(model_dir, flags.format(12), mode="train"),
+  result = training.run(training.train_command(model_dir, flags.format(12), mode="train"),
                        env)
   assert result.returncode == 0, result.stderr[-3000:]
   assert f"Checkpoint {latest} is corrupt" in result.stderr
@@ -174,7 +174,7 @@ def test_training_resumes_from_the_checkpoint_before_a_corrupt_one(short_run, tm
   # Only the steps after the previous checkpoint are lost: training restarts there.
   assert f"step: {previous_step:6d} | training until step 12" in result.stdout, (
       result.stdout[-2000:])
-  assert helpers.checkpoint_step(str(model_dir)) == 12
+  assert training.checkpoint_step(str(model_dir)) == 12
   assert (model_dir / checkpoints.CORRUPT_DIR / os.path.basename(data)).exists()
 
 
@@ -204,8 +204,8 @@ def immutable_dir(tmp_path):
 
 def test_an_unwritable_model_dir_fails_before_any_model_is_built(tmp_path, immutable_dir):
   model_dir = immutable_dir / "run"
-  result = helpers.run(helpers.train_command(model_dir),
-                       helpers.environment(tmp_path / "data"), timeout=300)
+  result = training.run(training.train_command(model_dir),
+                       training.environment(tmp_path / "data"), timeout=300)
   assert result.returncode == 1, result.stderr[-2000:]
   last = result.stderr.strip().splitlines()[-1]
   assert last.startswith(f"gsa_keras.train: error: --model_dir: cannot write to "

@@ -1,7 +1,7 @@
 """Attention maps of a GSA module, on the small default model.
 
 The positional weights are checked against `q . P` computed with the NumPy reference
-(`tests/reference.py`) from the layer's kernel and relative embedding tables; the
+(`tests/support/reference.py`) from the layer's kernel and relative embedding tables; the
 content weights against the definition of a softmax over the pixels.
 """
 
@@ -20,8 +20,7 @@ from official.vision.ops import preprocess_ops
 from gsa_keras import runs
 from gsa_keras import visualize
 from gsa_keras.data import digits
-from tests import reference
-from tests import train_helpers
+from tests.support import reference
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 EXPERIMENT = "gsa_resnet_digits"

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 DIGITS_YAML = "official_configs/digits/gsa_resnet26_cpu.yaml"
 # The README's main command, minus the model_dir.
 MAIN_COMMAND = [sys.executable, "-m", "gsa_keras.train",

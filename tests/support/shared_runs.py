@@ -1,8 +1,9 @@
 """Training runs shared by the slow tests, each made once per test session.
 
 A run through `python -m gsa_keras.train` costs a minute or more of start-up, tracing
-and steps, so the tests that only read a trained run share these (the fixtures
-`readme_run` and `short_run` in `tests/conftest.py`):
+and steps, so the tests that only read a trained run share these (the session fixtures
+`readme_run` and `short_run` in `tests/conftest.py`, each made once across the xdist
+workers by `tests/support/once.py`):
 
 - `readme_run`: the README's main command as written there (train the digits default
   for 200 steps, evaluate, export with TFLite, predict the sample digit), in a
@@ -22,8 +23,8 @@ import subprocess
 import sys
 import time
 
-from tests import test_readme
-from tests import train_helpers
+from tests.support import docs_blocks
+from tests.support import training
 
 SHORT_RUN_STEPS = 8
 SHORT_RUN_CHECKPOINT_INTERVAL = 4
@@ -46,6 +47,16 @@ class Run:
   stderr: str
   minutes: float
 
+  def to_json(self) -> dict:
+    return {key: str(value) if isinstance(value, pathlib.Path) else value
+            for key, value in dataclasses.asdict(self).items()}
+
+  @classmethod
+  def from_json(cls, fields: dict) -> "Run":
+    return cls(**{field.name: (pathlib.Path(fields[field.name])
+                               if field.name.endswith("_dir") else fields[field.name])
+                  for field in dataclasses.fields(cls)})
+
   def check(self) -> "Run":
     """Fails the calling test with the run's error output if the run failed."""
     assert self.returncode == 0, self.stderr[-5000:]
@@ -64,7 +75,7 @@ class Run:
 
 def readme_main_command(work_dir) -> str:
   """The README's quick-start command 1 without its set-up part, on `work_dir` paths."""
-  command = test_readme.quick_start_commands()[0]
+  command = docs_blocks.quick_start_commands()[0]
   setup, job = command.split(" && ", 2)[:2], command.split(" && ", 2)[2]
   assert setup == ["python3 -m venv .venv", ".venv/bin/pip install -e ."], setup
   job = job.replace("/tmp/", f"{work_dir}/")  # Before the interpreter's path is in.
@@ -72,8 +83,8 @@ def readme_main_command(work_dir) -> str:
 
 
 def _finished(command, work_dir, model_dir, data_dir, start, **run_arguments) -> Run:
-  result = subprocess.run(command, cwd=train_helpers.REPO,
-                          env=train_helpers.environment(data_dir), capture_output=True,
+  result = subprocess.run(command, cwd=training.REPO,
+                          env=training.environment(data_dir), capture_output=True,
                           text=True, check=False, **run_arguments)
   return Run(work_dir=work_dir, model_dir=model_dir, data_dir=data_dir,
              returncode=result.returncode, stdout=result.stdout, stderr=result.stderr,
@@ -91,7 +102,7 @@ def make_short_run(work_dir: pathlib.Path) -> Run:
   """Trains the short groups-3-4 run in `work_dir/run` (`--mode=train`)."""
   start = time.time()
   model_dir = work_dir / "run"
-  command = train_helpers.train_command(
+  command = training.train_command(
       model_dir, f"--params_override={SHORT_RUN_OVERRIDES},"
       f"trainer.train_steps={SHORT_RUN_STEPS}", mode="train")
   return _finished(command, work_dir, model_dir, work_dir / "data", start, timeout=900)
