@@ -3,6 +3,8 @@
   python -m benchmarks.serving_load --saved_model=/tmp/gsa_digits_export \
       --out benchmark_results                     # 4 rounds of 2 x 15 s
   python -m benchmarks.serving_load --saved_model=DIR --quick --out /tmp/load
+  python -m benchmarks.serving_load --saved_model=/tmp/gsa_digits_export \
+      --soak_seconds=600 --out benchmark_results  # The soak: 10 minutes, 8 clients
 
 Loads an exported classifier (`gsa_keras.export`) and calls its signatures the way
 clients would, from one thread and from `--threads` threads, in alternating rounds (so
@@ -13,6 +15,13 @@ compared with the single-threaded answer for the same request, and every bad req
 must fail with its own message. Writes `serving_load.json` and `serving_load.md` into
 `--out`, with the load average at the start and the end: other processes skew the
 figures.
+
+`--soak_seconds` runs the soak instead (`soak`): `--threads` clients send the same mix
+without pause for that long, and each interval (`--soak_interval`, a minute) records
+p50/p99 latency, requests per kind of outcome and the process's resident memory. It
+writes `serving_soak.json` and `serving_soak.md` with its verdicts (`soak_checks`):
+no failed valid request, every invalid one refused with its message, memory flat after
+the first interval's warm-up, latency stable; the exit status is 1 if one fails.
 """
 
 import argparse
@@ -21,8 +30,10 @@ import datetime
 import json
 import os
 import pathlib
+import collections
 import platform
 import struct
+import sys
 import threading
 import time
 import zlib
@@ -33,6 +44,12 @@ import tensorflow as tf
 
 RESULTS_JSON = "serving_load.json"
 REPORT_MD = "serving_load.md"
+SOAK_JSON = "serving_soak.json"
+SOAK_MD = "serving_soak.md"
+# The soak's verdicts compare the last interval with the second (the first warms up):
+# resident memory within this fraction, p99 latency within this factor.
+SOAK_MEMORY_TOLERANCE = 0.05
+SOAK_LATENCY_FACTOR = 1.5
 ATOL = 1e-5  # Valid answers under load must equal the single-threaded ones.
 
 
@@ -228,6 +245,208 @@ def measure(model, threads: Sequence[int] = (1, 8), seconds_per_round: float = 1
   }
 
 
+@dataclasses.dataclass
+class SoakInterval:
+  """What the soak saw in one interval (requests by the time they started)."""
+  index: int
+  latencies: List[float] = dataclasses.field(default_factory=list)  # Valid, seconds.
+  refused: collections.Counter = dataclasses.field(  # Invalid kind -> with its message.
+      default_factory=collections.Counter)
+  failures: collections.Counter = dataclasses.field(  # "outcome: kind" -> count.
+      default_factory=collections.Counter)
+  rss_mb: List[float] = dataclasses.field(default_factory=list)  # Samples.
+
+  def summary(self, interval_seconds: float) -> dict:
+    """JSON-able figures of the interval."""
+    latencies = (np.array(self.latencies) * 1e3 if self.latencies
+                 else np.full([1], np.nan))
+    rss = self.rss_mb or [float("nan")]
+    return {
+        "interval": self.index, "start_s": self.index * interval_seconds,
+        "valid": len(self.latencies), "refused": dict(sorted(self.refused.items())),
+        "failures": dict(sorted(self.failures.items())),
+        "p50_ms": float(np.percentile(latencies, 50)),
+        "p99_ms": float(np.percentile(latencies, 99)),
+        "rss_mb": float(np.mean(rss)), "rss_max_mb": float(np.max(rss)),
+    }
+
+
+def _kind(request: Request) -> str:
+  """A request's kind: its name without the image number (`png_3` -> `png`)."""
+  return request.name.rsplit("_", 1)[0] if request.error is None else request.name
+
+
+def _outcome(model, request: Request, inputs, expected) -> Optional[str]:
+  """Calls `model` with one request; None if it went as it must, else what failed."""
+  try:
+    logits = model.signatures[request.signature](inputs=inputs)["logits"].numpy()
+  except tf.errors.InvalidArgumentError as e:
+    if request.error is None:
+      return "valid request failed"
+    return None if request.error in e.message else "refused with another message"
+  except Exception as e:  # pylint: disable=broad-except
+    return f"{type(e).__name__}"
+  if request.error is not None:
+    return "invalid request answered"
+  if float(np.max(np.abs(logits - expected[request.name]))) > ATOL:
+    return "answer differs from the single-threaded one"
+  return None
+
+
+def soak(model, seconds: float, clients: int = 8, interval_seconds: float = 60.0,
+         input_size: int = 32, sample_seconds: float = 1.0) -> List[dict]:
+  """Runs `clients` threads against `model` for `seconds`; one summary per interval.
+
+  Each client goes round the request mix (`requests`, valid and invalid kinds; each
+  client starting at a different request) without pause. A request counts in the
+  interval in which it started. A sampler thread reads the resident memory every
+  `sample_seconds`; an interval's `rss_mb` is the mean of its samples.
+  """
+  count = max(1, round(seconds / interval_seconds))
+  mix = requests(input_size)
+  expected = reference_answers(model, mix)
+  inputs = [request.make_inputs() for request in mix]
+  intervals = [SoakInterval(index) for index in range(count)]
+  lock = threading.Lock()
+  start = time.perf_counter()
+  deadline = start + count * interval_seconds
+  done = threading.Event()
+
+  def interval_at(moment):
+    return intervals[min(count - 1, int((moment - start) / interval_seconds))]
+
+  def client(offset):
+    index = offset
+    while True:
+      began = time.perf_counter()
+      if began >= deadline:
+        return
+      request = mix[index % len(mix)]
+      failure = _outcome(model, request, inputs[index % len(mix)], expected)
+      elapsed = time.perf_counter() - began
+      index += 1
+      with lock:
+        interval = interval_at(began)
+        if failure is not None:
+          interval.failures[f"{failure}: {_kind(request)}"] += 1
+        elif request.error is None:
+          interval.latencies.append(elapsed)
+        else:
+          interval.refused[request.name] += 1
+
+  def sampler():
+    while not done.wait(sample_seconds):
+      now = time.perf_counter()
+      if now < deadline:
+        rss = resident_mb()
+        with lock:
+          interval_at(now).rss_mb.append(rss)
+
+  threads = [threading.Thread(target=client, args=(i * len(mix) // clients,))
+             for i in range(clients)]
+  watcher = threading.Thread(target=sampler)
+  watcher.start()
+  for thread in threads:
+    thread.start()
+  for thread in threads:
+    thread.join()
+  done.set()
+  watcher.join()
+  return [interval.summary(interval_seconds) for interval in intervals]
+
+
+def soak_checks(intervals: Sequence[dict],
+                invalid_kinds: Sequence[str]) -> Dict[str, dict]:
+  """The soak's verdicts: {check: {"ok": bool, "detail": str}}.
+
+  - no failure of any kind (a valid request that failed or answered differently, an
+    invalid one answered or refused with another message, any other error);
+  - every invalid kind refused with its message (at least once);
+  - memory flat: the last interval's mean resident memory within
+    `SOAK_MEMORY_TOLERANCE` of the second's (the first warms up);
+  - latency stable: the last interval's p99 at most `SOAK_LATENCY_FACTOR` times the
+    second's.
+  """
+  failures = collections.Counter()
+  refused = collections.Counter()
+  for interval in intervals:
+    failures.update(interval["failures"])
+    refused.update(interval["refused"])
+  second, last = intervals[min(1, len(intervals) - 1)], intervals[-1]
+  memory = (last["rss_mb"] - second["rss_mb"]) / second["rss_mb"]
+  latency = last["p99_ms"] / second["p99_ms"]
+  return {
+      "no_failures": {"ok": not failures, "detail": (
+          ", ".join(f"{kind} x{n}" for kind, n in sorted(failures.items()))
+          or "none")},
+      "invalid_refused": {"ok": all(refused[kind] > 0 for kind in invalid_kinds),
+                          "detail": ", ".join(f"{kind} x{refused[kind]}"
+                                              for kind in invalid_kinds)},
+      "memory_flat": {"ok": bool(abs(memory) <= SOAK_MEMORY_TOLERANCE), "detail": (
+          f"{second['rss_mb']:.0f} MB in interval 2, {last['rss_mb']:.0f} MB in the "
+          f"last ({memory:+.1%}; limit {SOAK_MEMORY_TOLERANCE:.0%})")},
+      "latency_stable": {"ok": bool(latency <= SOAK_LATENCY_FACTOR), "detail": (
+          f"p99 {second['p99_ms']:.1f} ms in interval 2, {last['p99_ms']:.1f} ms in "
+          f"the last ({latency:.2f}x; limit {SOAK_LATENCY_FACTOR:g}x)")},
+  }
+
+
+def soak_markdown(results: dict) -> str:
+  """The soak's report: one row per interval, then the verdicts."""
+  kinds = results["invalid_kinds"]
+  lines = [
+      "# Serving soak", "",
+      f"SavedModel `{results['saved_model']}`, {results['date']}; "
+      f"{results['machine']['usable_cores']} usable cores, TensorFlow "
+      f"{results['machine']['tensorflow']}. {results['clients']} clients for "
+      f"{results['seconds']:g} s without pause, each going round "
+      f"{results['requests_in_mix']} requests ({len(kinds)} invalid kinds). Load "
+      f"average (1 min) at the start {results['load_average_start'][0]:.2f}, at the "
+      f"end {results['load_average_end'][0]:.2f}.", "",
+      f"| interval ({results['interval_seconds']:g} s) | valid | p50 ms | p99 ms | "
+      + " | ".join(f"{kind} refused" for kind in kinds)
+      + " | failures | RSS MB (mean) | RSS MB (max) |",
+      "|---" * (7 + len(kinds)) + "|",
+  ]
+  for row in results["intervals"]:
+    failures = sum(row["failures"].values())
+    lines.append(
+        f"| {row['interval'] + 1} | {row['valid']} | {row['p50_ms']:.1f} | "
+        f"{row['p99_ms']:.1f} | "
+        + " | ".join(str(row["refused"].get(kind, 0)) for kind in kinds)
+        + f" | {failures} | {row['rss_mb']:.0f} | {row['rss_max_mb']:.0f} |")
+  lines += ["", "| check | verdict | detail |", "|---|---|---|"]
+  for name, check in results["checks"].items():
+    lines.append(f"| {name} | {'pass' if check['ok'] else 'FAIL'} | "
+                 f"{check['detail']} |")
+  return "\n".join(lines + [""])
+
+
+def run_soak(saved_model: str, out: pathlib.Path, seconds: float, clients: int,
+             interval_seconds: float) -> dict:
+  """`soak` on the SavedModel at `saved_model`; writes `SOAK_JSON` and `SOAK_MD`."""
+  load_start = os.getloadavg()
+  model = tf.saved_model.load(saved_model)
+  mix = requests()
+  invalid_kinds = [request.name for request in mix if request.error is not None]
+  results = {
+      "saved_model": saved_model,
+      "date": datetime.datetime.now().isoformat(timespec="seconds"),
+      "machine": machine(), "load_average_start": load_start, "seconds": seconds,
+      "clients": clients, "interval_seconds": interval_seconds,
+      "requests_in_mix": len(mix), "invalid_kinds": invalid_kinds,
+  }
+  results["intervals"] = soak(model, seconds, clients, interval_seconds)
+  results["load_average_end"] = os.getloadavg()
+  results["checks"] = soak_checks(results["intervals"], invalid_kinds)
+  results["ok"] = all(check["ok"] for check in results["checks"].values())
+  out.mkdir(parents=True, exist_ok=True)
+  (out / SOAK_JSON).write_text(json.dumps(results, indent=1) + "\n")
+  (out / SOAK_MD).write_text(soak_markdown(results))
+  print(soak_markdown(results))
+  return results
+
+
 def machine() -> dict:
   """What the figures were measured on."""
   return {"logical_cores": os.cpu_count(),
@@ -266,7 +485,9 @@ def markdown(results: dict) -> str:
 
 
 def main(argv=None) -> dict:
-  """Measures and writes `serving_load.json` and `serving_load.md`."""
+  """Measures and writes `serving_load.json` and `serving_load.md`; with
+  `--soak_seconds`, runs the soak and writes `serving_soak.json` and
+  `serving_soak.md` (`run_soak`). Returns the results written."""
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--saved_model", required=True,
                       help="SavedModel directory (gsa_keras.export).")
@@ -278,11 +499,26 @@ def main(argv=None) -> dict:
   parser.add_argument("--rounds", type=int, default=4)
   parser.add_argument("--quick", action="store_true",
                       help="A smoke run: 2 rounds of 1 s.")
+  parser.add_argument("--soak_seconds", type=float, default=None,
+                      help="Run the soak for this long instead (600: the committed "
+                      "run), with --threads clients.")
+  parser.add_argument("--soak_interval", type=float, default=60.0,
+                      help="Seconds per row of the soak's figures.")
   args = parser.parse_args(argv)
   if args.threads < 2:
     parser.error(f"--threads must be at least 2, got {args.threads}.")
   if not tf.io.gfile.exists(os.path.join(args.saved_model, "saved_model.pb")):
     parser.error(f"--saved_model: no SavedModel in {args.saved_model!r}.")
+  if args.soak_seconds is not None:
+    if args.soak_interval <= 0:
+      parser.error(f"--soak_interval must be positive, got {args.soak_interval}.")
+    if args.soak_seconds < 3 * args.soak_interval:
+      parser.error(f"--soak_seconds must cover at least 3 intervals (the first "
+                   f"warms up, the second and the last are compared): got "
+                   f"{args.soak_seconds:g} with --soak_interval="
+                   f"{args.soak_interval:g}.")
+    return run_soak(args.saved_model, pathlib.Path(args.out), args.soak_seconds,
+                    args.threads, args.soak_interval)
   seconds, rounds = (1.0, 2) if args.quick else (args.seconds, args.rounds)
   load_start = os.getloadavg()
   model = tf.saved_model.load(args.saved_model)
@@ -303,4 +539,4 @@ def main(argv=None) -> dict:
 
 if __name__ == "__main__":
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  main()
+  sys.exit(0 if main().get("ok", True) else 1)

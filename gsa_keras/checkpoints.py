@@ -7,6 +7,7 @@ checkpoint was cut short (a preemption while writing) resume from the one before
 """
 
 import os
+import re
 import time
 from typing import List, Tuple
 
@@ -121,3 +122,54 @@ def drop_corrupt_checkpoints(model_dir: str) -> List[Tuple[str, str]]:
   elif dropped:  # None is whole: the run starts over.
     tf.io.gfile.remove(os.path.join(model_dir, "checkpoint"))
   return dropped
+
+
+def _checkpoint_number(prefix: str):
+  match = re.search(r"-(\d+)$", prefix)
+  return int(match.group(1)) if match else None
+
+
+def remove_unfinished_writes(model_dir: str) -> List[str]:
+  """Removes what checkpoint writes that did not finish left in `model_dir`.
+
+  A write that failed (a full disk) or was killed leaves its shards' temporary
+  directory (`ckpt-6_temp/`), temporary files (`*.tempstate*`, `checkpoint.tmp*`),
+  or whole files of a checkpoint the `checkpoint` state file never named: files of a
+  checkpoint of the same name numbered above the latest one there (`ckpt-6.*` when
+  the latest is `ckpt-4`). None of them is ever read, and they take space a full
+  disk needs. Checkpoints that the state file names, older ones and other files are
+  left alone.
+
+  Returns:
+    The paths removed.
+  """
+  if not tf.io.gfile.isdir(model_dir):
+    return []
+  state = tf.train.get_checkpoint_state(model_dir)
+  latest_name = os.path.basename(state.model_checkpoint_path) if state else ""
+  latest = _checkpoint_number(latest_name)
+  base = re.sub(r"-\d+$", "", latest_name)
+  named = {os.path.basename(p) for p in (state.all_model_checkpoint_paths if state
+                                         else [])}
+  removed = []
+  for name in tf.io.gfile.listdir(model_dir):
+    name = name.rstrip("/")
+    path = os.path.join(model_dir, name)
+    prefix = re.sub(r"(\.index|\.data-\d+-of-\d+)$", "", name)
+    unfinished = (
+        (re.fullmatch(r".+-\d+_temp", name) and tf.io.gfile.isdir(path))
+        or ".tempstate" in name or name.startswith("checkpoint.tmp")
+        or (latest is not None and prefix != name and prefix not in named
+            and re.sub(r"-\d+$", "", prefix) == base
+            and (_checkpoint_number(prefix) or 0) > latest))
+    if not unfinished:
+      continue
+    if tf.io.gfile.isdir(path):
+      tf.io.gfile.rmtree(path)
+    else:
+      tf.io.gfile.remove(path)
+    removed.append(path)
+  if removed:
+    logging.warning("Removed what unfinished checkpoint writes left in %s: %s",
+                    model_dir, ", ".join(sorted(removed)))
+  return sorted(removed)

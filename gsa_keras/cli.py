@@ -12,14 +12,15 @@ USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError)
 
 
 @contextlib.contextmanager
-def command_line_errors(command: str):
+def command_line_errors(command: str, errors=USER_ERRORS):
   """Turns a user's mistake inside the block into one line on stderr and exit code 1.
 
   `SystemExit("<command>: error: <message>")`, without a traceback, for the errors of
-  `USER_ERRORS` (each of ours names the flag or field).
+  `errors` (by default `USER_ERRORS`, each of ours naming the flag or field; a command
+  may pass its own, e.g. training's full disk, whose message is written for the user).
   """
   try:
     yield
-  except USER_ERRORS as e:
+  except errors as e:
     message = e.args[0] if isinstance(e, KeyError) and e.args else e
     raise SystemExit(f"{command}: error: {message}") from None

@@ -13,6 +13,11 @@ returning `logits` and `probs`, with the evaluation preprocessing inside the gra
 compute in bfloat16 from the same float32 checkpoint (faster on CPUs with bfloat16
 instructions, slower on others); its signatures still return float32. The TFLite
 flatbuffer is float32 whatever `--precision` says.
+
+Each output is written beside its path under a temporary name and renamed into place
+only when complete: a failed or killed export leaves an earlier export at
+`--export_dir` / `--tflite_path` as it was, never a partial one. An existing
+`--export_dir` is replaced whole, so it must be an earlier export or empty.
 """
 
 from absl import app
@@ -66,6 +71,9 @@ def main(argv):
       raise ValueError(f"--batch_size must be positive or unset, got "
                        f"{FLAGS.batch_size}.")
     export_lib.serving_module.validate_precision(FLAGS.precision, "--precision")
+    export_lib.check_target(FLAGS.export_dir, "--export_dir", directory=True)
+    if FLAGS.tflite_path:
+      export_lib.check_target(FLAGS.tflite_path, "--tflite_path", directory=False)
   module = export_lib.export_saved_model(
       params, checkpoint, FLAGS.export_dir, batch_size=FLAGS.batch_size,
       max_image_pixels=FLAGS.max_image_pixels, precision=FLAGS.precision)

@@ -15,11 +15,20 @@ keys fail), and validated (types, data sources, backbone) by `gsa_keras.runs`; t
 built-in digits data is written if the config reads it; input files,
 `task.init_checkpoint` and the TPU setting are checked. Each failure prints one line
 naming the field, flag or path. The config so checked is the one that trains.
+
+A full disk (or quota) while writing a checkpoint, summary or `params.yaml` ends the
+run with one line naming the model_dir, what was being written, the space it needed
+and the space free (`gsa_keras.disk_space`); the failed write's temporary files are
+removed, the last whole checkpoint stays the latest, and the same command resumes
+from it once space is freed. Before training, a warning says if the model_dir lacks
+room for `trainer.max_to_keep + 1` checkpoints.
 """
 
 from absl import app
 from absl import flags
+from absl import logging
 import gin
+import orbit
 import tensorflow as tf
 
 from official.common import distribute_utils
@@ -32,6 +41,7 @@ from official.vision.utils import summary_manager
 
 from gsa_keras import checkpoints
 from gsa_keras import cli
+from gsa_keras import disk_space
 from gsa_keras import runs
 from gsa_keras.data import inputs
 
@@ -47,11 +57,14 @@ def preflight(params, mode: str, model_dir: str) -> None:
 
   Also moves the run's newest unreadable checkpoints aside (a preemption while
   writing), with a warning naming them, so that the run resumes from the newest whole
-  one (`checkpoints.drop_corrupt_checkpoints`).
+  one (`checkpoints.drop_corrupt_checkpoints`), and, for training, removes what
+  unfinished checkpoint writes left (`checkpoints.remove_unfinished_writes`).
   """
   checkpoints.check_writable(model_dir, "--model_dir")
   inputs.prepare(params.task, mode)
   checkpoints.drop_corrupt_checkpoints(model_dir)
+  if "train" in mode:
+    checkpoints.remove_unfinished_writes(model_dir)
   if mode == "eval":
     checkpoints.find_checkpoint(model_dir, f"--model_dir={model_dir} (--mode=eval)")
   if "train" in mode:
@@ -82,6 +95,96 @@ class LossBlowUpError(RuntimeError):
   """The loss stayed NaN or above `trainer.loss_upper_bound` through every restore."""
 
 
+# What `main` reports as one line: the failures of a run that are not bugs.
+RUN_ERRORS = (LossBlowUpError, disk_space.DiskFullError)
+
+
+def _checkpoint_bytes(model_dir: str, model, optimizer_config):
+  """The size of one checkpoint: the latest one's in `model_dir`, else an estimate
+  from the model (`disk_space.estimated_checkpoint_size`); None if neither."""
+  latest = tf.train.latest_checkpoint(model_dir)
+  if latest:
+    return disk_space.checkpoint_size(latest)
+  if model is None:
+    return None
+  return disk_space.estimated_checkpoint_size(model, optimizer_config)
+
+
+def _controller_class(params, model_dir: str, made: list):
+  """orbit.Controller, adding what training needs for a full disk.
+
+  Each controller made is appended to `made` (for `_settle_async_saves`). Before
+  training, one made with a trainer warns when `model_dir` lacks the space of
+  `max_to_keep + 1` checkpoints (`disk_space.space_warning`, which says why a warning
+  and not an error). At the end of training, an asynchronous checkpoint write that
+  failed is raised: orbit's sync waits for it but does not raise, which left a last
+  checkpoint that failed to an `atexit` traceback and exit status 0.
+  """
+
+  class Controller(orbit.Controller):
+    """orbit.Controller that checks the disk before training and raises a failed
+    asynchronous checkpoint write at the end."""
+
+    def __init__(self, *args, **kwargs):
+      super().__init__(*args, **kwargs)
+      made.append(self)
+      if self.trainer is not None and self.checkpoint_manager is not None:
+        state = tf.train.get_checkpoint_state(model_dir)
+        size = _checkpoint_bytes(model_dir, getattr(self.trainer, "model", None),
+                                 params.trainer.optimizer_config)
+        warning = size and disk_space.space_warning(
+            model_dir, size, params.trainer.max_to_keep,
+            len(state.all_model_checkpoint_paths) if state else 0)
+        if warning:
+          logging.warning("%s", warning)
+
+    def _sync_on_async_checkpointing(self):
+      super()._sync_on_async_checkpointing()
+      error = _async_save_error(self)
+      if error is not None:
+        raise error
+
+  return Controller
+
+
+def _async_save_error(controller):
+  """Waits for the controller's asynchronous checkpoint write, if any; returns the
+  error it failed with (and clears it, so that it is not raised again at exit)."""
+  manager = controller.checkpoint_manager
+  checkpoint = getattr(manager, "checkpoint", None)
+  # tf.train.Checkpoint keeps the error of a failed asynchronous write in its helper
+  # until the next save, or raises it from an atexit hook; there is no public way to
+  # read it.
+  helper = getattr(checkpoint, "_async_checkpointer_impl", None)
+  if helper is None:
+    return None
+  helper.sync()
+  try:
+    helper._check_async_thread_error()  # pylint: disable=protected-access
+  except Exception as e:  # pylint: disable=broad-except
+    return e
+  return None
+
+
+def _settle_async_saves(controllers):
+  """Waits for every controller's asynchronous checkpoint write; their errors."""
+  return [error for error in map(_async_save_error, controllers) if error is not None]
+
+
+def _disk_full_error(error, params, mode: str, model_dir: str, controllers):
+  """The `DiskFullError` for a write into `model_dir` that ran out of space, after
+  removing what the failed write left (training only: an evaluation job must not
+  touch the files of a checkpoint that a training job is writing)."""
+  if "train" in mode:
+    checkpoints.remove_unfinished_writes(model_dir)
+  trainer = controllers[0].trainer if controllers else None
+  size = _checkpoint_bytes(model_dir, getattr(trainer, "model", None),
+                           params.trainer.optimizer_config)
+  return disk_space.DiskFullError(disk_space.describe_full_disk(
+      error, model_dir, size, params.trainer.max_to_keep,
+      tf.train.latest_checkpoint(model_dir)))
+
+
 def train(params, mode: str, model_dir: str,
           enable_async_checkpointing: bool = True) -> None:
   """Runs the Model Garden's training loop (`train_lib.run_experiment`) on `params`.
@@ -89,11 +192,32 @@ def train(params, mode: str, model_dir: str,
   What `official.vision.train` does after parsing its flags: writes `params.yaml`
   (training modes), sets the mixed precision policy, builds the strategy and the task.
   A NaN loss, or one above `trainer.loss_upper_bound`, restores the latest checkpoint
-  and training goes on (the Model Garden's recovery).
+  and training goes on (the Model Garden's recovery). Before training, a warning says
+  if `model_dir` lacks room for `max_to_keep + 1` checkpoints.
 
   Raises:
     LossBlowUpError: the loss blew up more than `trainer.recovery_max_trials` times.
+    DiskFullError: a checkpoint, summary or config write into `model_dir` ran out of
+      space (or quota). What the failed write left is removed and the latest
+      checkpoint is the last whole one, so the same command resumes once space is
+      freed.
   """
+  controllers = []
+  try:
+    _train(params, mode, model_dir, enable_async_checkpointing, controllers)
+  except Exception as e:  # pylint: disable=broad-except
+    # Wait for a checkpoint still being written, before looking at the files.
+    pending = _settle_async_saves(controllers)
+    full = [error for error in [e] + pending if disk_space.is_disk_full(error)]
+    if not full:
+      for error in pending:
+        logging.error("An asynchronous checkpoint write failed too: %s", error)
+      raise
+    raise _disk_full_error(full[0], params, mode, model_dir, controllers) from e
+
+
+def _train(params, mode, model_dir, enable_async_checkpointing, controllers):
+  """`train`, appending the orbit controllers it makes to `controllers`."""
   if "train" in mode:
     # Pure evaluation writes no params.yaml, so it cannot race a training job's.
     train_utils.serialize_config(params, model_dir)
@@ -117,7 +241,8 @@ def train(params, mode: str, model_dir: str,
         model_dir=model_dir,
         eval_summary_manager=summary_manager.maybe_build_eval_summary_manager(
             params=params, model_dir=model_dir),
-        enable_async_checkpointing=enable_async_checkpointing)
+        enable_async_checkpointing=enable_async_checkpointing,
+        controller_cls=_controller_class(params, model_dir, controllers))
   except RuntimeError as e:
     if not str(e).startswith("The loss value is"):  # The Model Garden's recovery.
       raise
@@ -136,10 +261,8 @@ def main(argv):
   gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_params)
   with cli.command_line_errors("gsa_keras.train"):
     params = parse_and_check(FLAGS)
-  try:
+  with cli.command_line_errors("gsa_keras.train", RUN_ERRORS):
     train(params, FLAGS.mode, FLAGS.model_dir, FLAGS.enable_async_checkpointing)
-  except LossBlowUpError as e:
-    raise SystemExit(f"gsa_keras.train: error: {e}") from None
   train_utils.save_gin_config(FLAGS.mode, FLAGS.model_dir)
 
 
