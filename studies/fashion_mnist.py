@@ -9,14 +9,18 @@ Each arm is a YAML file of `official_configs/fashion_mnist/` on the experiment
 differs). Each run (arm x seed) trains in its own process, `python -m gsa_keras.train
 --mode=train_and_eval`, with the seed as `task.train_data.seed` (the data order; the
 Model Garden driver does not seed weight initialisation, so it differs between runs
-too) and the 10,000 test images as its validation data, evaluated once, after the
-last step (a run whose training ended before its evaluation gets `--mode=eval`).
+too). It evaluates on the 5,000-image validation split `--evaluations` times during
+training (the learning curve), then once on the 10,000 test images
+(`studies.evaluation`, its own process).
 
-For each run it records top-1 (and top-5) on the test split, trainable parameters
-and FLOPs (`gsa_keras.flops`, the paper's count, one 32x32 image), training wall time
-(process start to end minus the evaluation, so start-up and graph building are
-included), evaluation time, training images/s (the trainer's own steps/s, first loop of each process left out), and the
-1-minute load average at the start and end of training.
+For each run it records top-1 (and top-5), loss and the largest |logit| per image on
+the test split, the validation curve (top-1 and loss against epochs), trainable
+parameters and FLOPs (`gsa_keras.flops`, the paper's count, one 32x32 image),
+training wall time (process start to end minus the evaluations, so start-up and graph
+building are included), evaluation time, training images/s (the trainer's own steps/s,
+first loop of each process left out), and the 1-minute load average at the start and
+end of training. The study also draws its first training and evaluation batch
+(`batches.png`).
 
 Resume: each run's result is written to `runs/<arm>-seed<k>.json` as soon as it is
 evaluated, and `results.json`, `results.md` and the plots are rewritten after every
@@ -48,6 +52,7 @@ CONFIG_DIR = REPO / "official_configs" / "fashion_mnist"
 EXPERIMENT = "gsa_resnet_fashion_mnist"
 RUNS_DIR = "runs"
 MODEL_DIRS = "model_dirs"
+BATCHES_PNG = "batches.png"
 _PROG = "studies.fashion_mnist"
 # Orbit's log line at the end of an evaluation.
 _EVAL_TIME = re.compile(r"^ *eval \| step: +\d+ \|.*eval time: +([0-9.]+) sec", re.M)
@@ -90,26 +95,39 @@ class Settings:
   eval_batch_size: int
   steps_per_loop: int
   warmup_steps: int
+  evaluations: int = 10  # On the validation split, evenly spaced.
   max_examples: Optional[int] = None  # Per IDX set, for --quick.
   validation_size: int = 5000
   # Train and evaluate step by step, without tracing `tf.function`s: for a few
   # steps, tracing a GSA-ResNet costs far more than it saves.
   eager: bool = False
 
+  @property
+  def validation_interval(self) -> int:
+    """Steps between validations: a multiple of `steps_per_loop` that gives at least
+    `evaluations` of them."""
+    loops = max(1, self.steps // self.evaluations // self.steps_per_loop)
+    return loops * self.steps_per_loop
 
-def default_settings(quick: bool, steps: Optional[int]) -> Settings:
-  """The experiment's recipe, or a few steps on a few images for `--quick`."""
+
+def default_settings(quick: bool, steps: Optional[int],
+                     evaluations: Optional[int] = None) -> Settings:
+  """The experiment's recipe, or a few steps on a few images for `--quick`; with
+  `evaluations` validations per run (default: the recipe's)."""
   from gsa_keras.configs import fashion_mnist as fm_config  # pylint: disable=g-import-not-at-top
   if quick:
     steps = steps or 4
     return Settings(steps=steps, batch_size=8, eval_batch_size=32,
-                    steps_per_loop=min(2, steps), warmup_steps=1,
+                    steps_per_loop=1, warmup_steps=1, evaluations=evaluations or 2,
                     max_examples=96, validation_size=32, eager=True)
   steps = steps or fm_config.TRAIN_STEPS
+  evaluations = evaluations or fm_config.EVALUATIONS
   return Settings(steps=steps, batch_size=fm_config.BATCH_SIZE,
                   eval_batch_size=fm_config.EVAL_BATCH_SIZE,
-                  steps_per_loop=min(fm_config.STEPS_PER_LOOP, steps),
-                  warmup_steps=max(1, min(fm_config.WARMUP_STEPS, steps // 4)))
+                  steps_per_loop=max(1, min(fm_config.STEPS_PER_LOOP,
+                                            steps // evaluations)),
+                  warmup_steps=max(1, min(fm_config.WARMUP_STEPS, steps // 4)),
+                  evaluations=evaluations)
 
 
 def _log(message: str) -> None:
@@ -167,22 +185,23 @@ def scalars(event_dir: pathlib.Path, tag: str) -> List[tuple]:
 
 
 def _overrides(settings: Settings, data_dir: str, seed: int, train_steps: int,
-               test_count: int) -> str:
+               validation_count: int) -> str:
   from gsa_keras.data import fashion_mnist  # pylint: disable=g-import-not-at-top
-  eval_batch = min(settings.eval_batch_size, test_count)
+  eval_batch = min(settings.eval_batch_size, validation_count)
   values = {
       "task.train_data.input_path": fashion_mnist.file_path(data_dir, "train"),
       "task.train_data.global_batch_size": settings.batch_size,
       "task.train_data.seed": seed,
-      # The test split, for `--mode=eval` only (training runs no validation).
-      "task.validation_data.input_path": fashion_mnist.file_path(data_dir, "test"),
+      "task.validation_data.input_path": fashion_mnist.file_path(data_dir,
+                                                                 "validation"),
       "task.validation_data.global_batch_size": eval_batch,
-      "trainer.validation_steps": math.ceil(test_count / eval_batch),
+      "task.validation_data.drop_remainder": False,
+      "trainer.validation_steps": math.ceil(validation_count / eval_batch),
       "trainer.train_steps": train_steps,
       "trainer.steps_per_loop": settings.steps_per_loop,
       "trainer.summary_interval": settings.steps_per_loop,
-      "trainer.checkpoint_interval": settings.steps_per_loop,
-      "trainer.validation_interval": settings.steps,
+      "trainer.checkpoint_interval": settings.validation_interval,
+      "trainer.validation_interval": settings.validation_interval,
       # The schedule always spans the full run, also when paused before its end.
       "trainer.optimizer_config.learning_rate.cosine.decay_steps": settings.steps,
       "trainer.optimizer_config.warmup.linear.warmup_steps": settings.warmup_steps,
@@ -245,10 +264,33 @@ def _weighted_rate(segments: List[dict]) -> Optional[float]:
   return sum(s["images_per_second"] * n for s, n in zip(segments, steps)) / sum(steps)
 
 
+def learning_curve(model_dir: pathlib.Path, steps_per_epoch: float) -> List[dict]:
+  """The validation evaluations of a run: [{step, epoch, top1, loss}] by step (the
+  last of each step if a resumed run evaluated it twice)."""
+  by_step = {}
+  for tag, key in (("accuracy", "top1"), ("validation_loss", "loss")):
+    for _, step, value in scalars(model_dir / "validation", tag):
+      by_step.setdefault(step, {"step": step,
+                                "epoch": round(step / steps_per_epoch, 3)})[key] = value
+  return [by_step[step] for step in sorted(by_step)]
+
+
+def _test(model_dir: pathlib.Path, data_dir: str, eval_batch_size: int) -> tuple:
+  """Evaluates the run's last checkpoint on the test split in its own process
+  (`studies.evaluation`); returns (its record, wall seconds)."""
+  from gsa_keras.data import fashion_mnist  # pylint: disable=g-import-not-at-top
+  path = model_dir / "test.json"
+  command = [sys.executable, "-m", "studies.evaluation", f"--model_dir={model_dir}",
+             f"--data={fashion_mnist.file_path(data_dir, 'test')}", f"--out={path}",
+             f"--batch_size={eval_batch_size}"]
+  seconds, _ = _run_process(command, model_dir / "test.log")
+  return json.loads(path.read_text()), seconds
+
+
 def run_one(arm: Arm, seed: int, out: pathlib.Path, settings: Settings, data_dir: str,
-            test_count: int, pause_at_step: Optional[int],
+            counts: Dict[str, int], pause_at_step: Optional[int],
             costs: Callable[[Arm], dict]) -> dict:
-  """Trains (or resumes) and evaluates one run; returns its record.
+  """Trains (or resumes) and tests one run; returns its record.
 
   The record's `status` is 'finished' (just now), 'skipped' (finished before),
   'paused' (stopped at `pause_at_step`, to be continued) or 'failed'. `costs(arm)`
@@ -276,57 +318,63 @@ def run_one(arm: Arm, seed: int, out: pathlib.Path, settings: Settings, data_dir
   if start_step > settings.steps:
     raise ValueError(f"{model_dir} holds a checkpoint at step {start_step}, beyond "
                      f"--steps={settings.steps}: use another --out.")
-  # One process trains and then evaluates on the test split; a paused run only
-  # trains; a run whose training ended before its evaluation only evaluates.
-  if start_step >= target:
-    mode = "eval"
-  else:
-    mode = "train_and_eval" if target == settings.steps else "train"
+  if start_step < target:
     _log(f"{name}: training steps {start_step} -> {target}"
          + (f" (resumed from the checkpoint at step {start_step})" if start_step
             else ""))
-  load_start = _load()
-  overrides = _overrides(settings, data_dir, seed, target, test_count)
-  try:
-    seconds, output = _run_process(_train_command(arm, model_dir, mode, overrides),
-                                   model_dir / f"{mode}.log")
-  except RuntimeError as e:
-    _log(f"{name}: FAILED: {e}")
-    return {"arm": arm.name, "seed": seed, "status": "failed", "error": str(e)}
-  eval_seconds = sum(float(t) for t in _EVAL_TIME.findall(output))
-  if mode != "eval":
+    load_start = _load()
+    overrides = _overrides(settings, data_dir, seed, target, counts["validation"])
+    try:
+      seconds, output = _run_process(
+          _train_command(arm, model_dir, "train_and_eval", overrides),
+          model_dir / "train_and_eval.log")
+    except RuntimeError as e:
+      _log(f"{name}: FAILED: {e}")
+      return {"arm": arm.name, "seed": seed, "status": "failed", "error": str(e)}
+    validation_seconds = sum(float(t) for t in _EVAL_TIME.findall(output))
     end_step = checkpoint_step(model_dir)
     segments.append({
         "start_step": start_step, "end_step": end_step,
-        "wall_seconds": seconds - eval_seconds,
+        "wall_seconds": seconds - validation_seconds,
+        "validation_seconds": validation_seconds,
         "images_per_second": _images_per_second(model_dir, start_step,
                                                 settings.batch_size),
         "load_average_start": load_start, "load_average_end": _load()})
     _write_json(segments_path, segments)
-    _log(f"{name}: trained to step {end_step} in {seconds - eval_seconds:.0f} s")
-  if mode == "train":
+    _log(f"{name}: trained to step {end_step} in {seconds - validation_seconds:.0f} s")
+  if checkpoint_step(model_dir) < settings.steps:
     _log(f"{name}: paused at step {checkpoint_step(model_dir)}")
     return {"arm": arm.name, "seed": seed, "status": "paused",
             "step": checkpoint_step(model_dir), "segments": segments}
 
-  accuracy = [v for v in scalars(model_dir / "validation", "accuracy")
-              if v[1] == settings.steps]
-  top5 = [v for v in scalars(model_dir / "validation", "top_5_accuracy")
-          if v[1] == settings.steps]
-  if not accuracy or not eval_seconds:
-    error = f"no test accuracy at step {settings.steps}: see {model_dir}/{mode}.log"
+  try:
+    test, test_seconds = _test(model_dir, data_dir, settings.eval_batch_size)
+  except RuntimeError as e:
+    _log(f"{name}: FAILED: {e}")
+    return {"arm": arm.name, "seed": seed, "status": "failed", "error": str(e)}
+  steps_per_epoch = counts["train"] / settings.batch_size
+  curve = learning_curve(model_dir, steps_per_epoch)
+  if not curve or curve[-1]["step"] != settings.steps:
+    error = (f"no validation at step {settings.steps}: see "
+             f"{model_dir}/train_and_eval.log")
     _log(f"{name}: FAILED: {error}")
     return {"arm": arm.name, "seed": seed, "status": "failed", "error": error}
   record = {
       "arm": arm.name, "seed": seed, "table": arm.table, "label": arm.label,
       "config_file": str(arm.config_file.relative_to(REPO)),
       "quick": settings.max_examples is not None, "steps": settings.steps,
-      "batch_size": settings.batch_size, "test_images": test_count,
-      "top1": max(accuracy)[2], "top5": max(top5)[2] if top5 else None,
+      "epochs": round(settings.steps / steps_per_epoch, 3),
+      "batch_size": settings.batch_size, "test_images": test["images"],
+      "top1": test["top1"], "top5": test["top5"], "test_loss": test["loss"],
+      "max_abs_logit": test["max_abs_logit"]["max"],
+      "share_above_100": test["share_above_100"], "test": test,
+      "validation_top1": curve[-1].get("top1"),
+      "validation_loss": curve[-1].get("loss"), "curve": curve,
       **costs(arm),
       "train_wall_seconds": sum(s["wall_seconds"] for s in segments),
       "images_per_second": _weighted_rate(segments),
-      "eval_wall_seconds": eval_seconds,
+      "eval_wall_seconds": test_seconds + sum(s.get("validation_seconds", 0)
+                                              for s in segments),
       "load_average_start": segments[0]["load_average_start"] if segments else None,
       "load_average_end": segments[-1]["load_average_end"] if segments else None,
       "resumed_from_steps": [s["start_step"] for s in segments if s["start_step"]],
@@ -334,7 +382,8 @@ def run_one(arm: Arm, seed: int, out: pathlib.Path, settings: Settings, data_dir
   }
   (out / RUNS_DIR).mkdir(parents=True, exist_ok=True)
   _write_json(result_path, record)
-  _log(f"{name}: top-1 {record['top1']:.4f} (evaluation {eval_seconds:.0f} s)")
+  _log(f"{name}: test top-1 {record['top1']:.4f}, validation top-1 "
+       f"{record['validation_top1']:.4f}, largest |logit| {record['max_abs_logit']:.3g}")
   return dict(record, status="finished")
 
 
@@ -421,7 +470,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                            "OUT/quick_data)")
   parser.add_argument("--arms", default=",".join(ARMS_BY_NAME),
                       help="comma-separated arms (default: all: %(default)s)")
-  parser.add_argument("--seeds", type=_positive, default=3,
+  parser.add_argument("--seeds", type=_positive, default=5,
                       help="seeds of the Table 6 arms, conv and gsa (default: "
                            "%(default)s)")
   parser.add_argument("--ablation_seeds", type=_positive, default=1,
@@ -429,6 +478,9 @@ def parse_args(argv=None) -> argparse.Namespace:
   parser.add_argument("--steps", type=_positive, default=None,
                       help="training steps of every run (default: the experiment's; "
                            "4 with --quick)")
+  parser.add_argument("--evaluations", type=_positive, default=None,
+                      help="validations during each run (default: the experiment's "
+                           "EVALUATIONS; 2 with --quick)")
   parser.add_argument("--quick", action="store_true",
                       help="smoke run: 96 images per IDX set, batch 8, 4 steps")
   parser.add_argument("--pause_at_step", type=_positive, default=None,
@@ -445,7 +497,7 @@ def main(argv=None) -> dict:
   # pylint: disable=g-import-not-at-top
   from studies import report
   out = pathlib.Path(args.out).resolve()
-  settings = default_settings(args.quick, args.steps)
+  settings = default_settings(args.quick, args.steps, args.evaluations)
   data_dir = args.data_dir or (str(out / "quick_data") if args.quick else None)
   if data_dir is None:
     from gsa_keras.data import fashion_mnist
@@ -457,21 +509,31 @@ def main(argv=None) -> dict:
   except (ValueError, OSError) as e:
     raise SystemExit(f"{_PROG}: error: {e}") from None
 
+  batches = out / BATCHES_PNG
+  (out / MODEL_DIRS).mkdir(exist_ok=True)
+  if not batches.exists():
+    _run_process([sys.executable, "-m", "studies.evaluation", f"--batches={batches}",
+                  f"--config_file={ARMS_BY_NAME['gsa'].config_file}",
+                  "--params_override=" + _overrides(settings, data_dir, 0, settings.steps,
+                                                    counts["validation"])],
+                 out / MODEL_DIRS / "batches.log")
   runs = plan(args.arms, args.seeds, args.ablation_seeds)
   costs = CostCache(out / "costs.json")
   statuses = []
   _log(f"{len(runs)} runs of {settings.steps} steps (batch {settings.batch_size}), "
-       f"test on {counts['test']} images; results in {out}")
+       f"{settings.steps // settings.validation_interval} validations on "
+       f"{counts['validation']} images, test on {counts['test']}; results in {out}")
   for index, (arm, seed) in enumerate(runs, 1):
     _log(f"run {index}/{len(runs)}: {arm.name}, seed {seed}")
     try:
-      record = run_one(arm, seed, out, settings, data_dir, counts["test"],
+      record = run_one(arm, seed, out, settings, data_dir, counts,
                        args.pause_at_step, costs.get)
     except ValueError as e:
       raise SystemExit(f"{_PROG}: error: {e}") from None
     statuses.append({k: record.get(k) for k in
                      ("arm", "seed", "status", "resumed_from_steps", "step", "error")})
-    results = report.collect(out, settings, machine_load=_load())
+    results = report.collect(out, settings, machine_load=_load(),
+                             order=[arm.name for arm in ARMS])
     results["statuses"] = statuses
     report.write(results, out)
   failed = [s for s in statuses if s["status"] == "failed"]

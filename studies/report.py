@@ -1,30 +1,26 @@
-"""The Fashion-MNIST study's report: results.json, results.md and Fig. 2-style plots.
+"""The Fashion-MNIST study's report: results.json, results.md, learning curves and
+Fig. 2-style plots.
 
 `python -m studies.report OUT` draws them again from the per-run records in
-`OUT/runs/*.json`; with `--readme README.md` it also rewrites the README's claims table
-(between `README_BEGIN` and `README_END`) from them.
+`OUT/runs/*.json`. results.md is the generated page the docs link to; with
+`--convergence OUT_2X` it also compares the arms with a study of the same arms at
+twice the schedule.
 """
 
 import argparse
 import dataclasses
-import datetime
 import json
-import os
 import pathlib
-import platform
 import statistics
 from typing import Dict, List, Optional, Sequence
 
 import matplotlib
 
+from benchmarks import machine as machine_description
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
-from benchmarks import report as benchmarks_report
-
-README_BEGIN = ("<!-- Written by `python -m studies.report study_results/fashion_mnist "
-                "--readme README.md` from its results.json: do not edit. -->")
-README_END = "<!-- End of the written Fashion-MNIST claims. -->"
 RESULTS_JSON = "results.json"
 REPORT_MD = "results.md"
 PLOTS = {  # file -> (x key, x label, x scale)
@@ -32,6 +28,12 @@ PLOTS = {  # file -> (x key, x label, x scale)
     "top1_vs_flops.png": ("flops", "FLOPs per 32x32 image (M)", 1e6),
     "top1_vs_train_time.png": ("train_wall_seconds", "training wall time (min)", 60.0),
 }
+CURVES_PNG = "learning_curves.png"
+BATCHES_PNG = "batches.png"  # Drawn by `studies.fashion_mnist` (`studies.evaluation`).
+# Per-run measurements summarised over seeds (mean ± std).
+MEASURES = ("top1", "top5", "validation_top1", "validation_loss", "test_loss",
+            "max_abs_logit", "share_above_100", "train_wall_seconds",
+            "images_per_second", "eval_wall_seconds")
 # The paper's claims as differences of two arms: (claim, arm a, arm b, paper's a - b).
 CLAIMS = (
     ("Table 6: GSA beats convolution", "gsa", "conv",
@@ -46,20 +48,8 @@ CLAIMS = (
 
 
 def machine(load_average: Optional[float] = None) -> dict:
-  """What the study ran on."""
-  cpu = platform.processor() or platform.machine()
-  try:
-    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-      if line.startswith("model name"):
-        cpu = line.split(":", 1)[1].strip()
-        break
-  except OSError:
-    pass
-  return {"cpu": cpu, "logical_cores": os.cpu_count(),
-          "usable_cores": len(os.sched_getaffinity(0)),
-          "platform": platform.platform(), "python": platform.python_version(),
-          "date": datetime.datetime.now().isoformat(timespec="seconds"),
-          "load_average_now": load_average}
+  """What the study ran on (`benchmarks.machine.describe`)."""
+  return machine_description.describe(load_average)
 
 
 def _mean_std(values: Sequence[float]) -> dict:
@@ -87,9 +77,9 @@ def summarize(records: List[dict],
         "label": first["label"], "table": first["table"],
         "seeds": [r["seed"] for r in runs],
         "params": first["params"], "flops": first["flops"],
-        **{key: _mean_std([r[key] for r in runs]) for key in (
-            "top1", "top5", "train_wall_seconds", "images_per_second",
-            "eval_wall_seconds")},
+        **{key: _mean_std([r.get(key) for r in runs]) for key in MEASURES},
+        "epochs": first.get("epochs"),
+        "curves": [r.get("curve", []) for r in runs],
         "load_average": [r["load_average_start"] for r in runs] +
                         [r["load_average_end"] for r in runs],
     }
@@ -141,13 +131,17 @@ def claims(summary: Dict[str, dict]) -> List[dict]:
   return rows
 
 
-def collect(out: pathlib.Path, settings=None, machine_load=None) -> dict:
-  """The study's results from the per-run records in `out/runs`."""
-  from studies import fashion_mnist  # pylint: disable=g-import-not-at-top
+def collect(out: pathlib.Path, settings=None, machine_load=None,
+            order: Sequence[str] = ()) -> dict:
+  """The study's results from the per-run records in `out/runs`, arms in `order`
+  (else in the order an earlier results.json recorded, else by name)."""
+  previous = out / RESULTS_JSON
+  if not order and previous.exists():
+    order = json.loads(previous.read_text()).get("arm_order", ())
   records = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
-  summary = summarize(records, [arm.name for arm in fashion_mnist.ARMS])
+  summary = summarize(records, order)
   results = {"machine": machine(machine_load), "runs": records, "arms": summary,
-             "claims": claims(summary)}
+             "claims": claims(summary), "arm_order": list(order)}
   if settings is not None:
     results["settings"] = dataclasses.asdict(settings)
   return results
@@ -183,36 +177,64 @@ def claims_table(rows: Sequence[dict], arms: Dict[str, dict]) -> str:
   def top1(name):
     stat = arms[name]["top1"]
     return f"{_fmt(stat, 100)} ({stat['n']})"
-  return table(
-      ["Claim", "Arms a - b", "Paper (top-1 points)", "Top-1 of a (%, seeds)",
-       "Top-1 of b (%, seeds)", "Measured a - b (± std. error)", "Verdict"],
-      [[c["claim"], f"`{c['a']}` - `{c['b']}`", c["paper"], top1(c["a"]), top1(c["b"]),
+
+  def pair(key, digits):
+    return " / ".join(_g(arms[name][key]["mean"], digits) for name in (c["a"], c["b"]))
+
+  body = []
+  for c in rows:
+    body.append([
+        c["claim"], f"`{c['a']}` - `{c['b']}`", c["paper"], top1(c["a"]),
+        top1(c["b"]),
         f"{c['measured']:+.2f}" + (f" ± {c['standard_error']:.2f}"
                                    if c["standard_error"] is not None else ""),
-        c["verdict"]] for c in rows])
+        c["verdict"], pair("validation_loss", 3), pair("max_abs_logit", 3)])
+  return table(
+      ["Claim", "Arms a - b", "Paper (top-1 points)", "Top-1 of a (%, seeds)",
+       "Top-1 of b (%, seeds)", "Measured a - b (± std. error)", "Verdict",
+       "Validation loss a / b", "Largest test \\|logit\\| a / b"], body)
 
 
-def readme_block(results: dict) -> str:
-  """The README's claims table and the facts needed to repeat it."""
-  settings, runs = results["settings"], results["runs"]
-  loads = [x for r in runs for x in (r["load_average_start"], r["load_average_end"])]
-  hours = sum(r["train_wall_seconds"] + r["eval_wall_seconds"] for r in runs) / 3600
-  m = results["machine"]
-  return "\n".join([
-      claims_table(results["claims"], results["arms"]), "",
-      f"{len(runs)} runs of {settings['steps']} steps of batch "
-      f"{settings['batch_size']} ({settings['steps'] * settings['batch_size']:,} "
-      f"images, {settings['steps'] * settings['batch_size'] / 55000:.2f} epochs), "
-      f"each tested on the 10,000 test images; {hours:.1f} h of training and testing "
-      f"in all on {m['cpu']} ({m['usable_cores']} cores), 1-minute load average "
-      f"{min(loads):.1f}-{max(loads):.1f} during the runs. {_NOISE_NOTE}"])
+def _g(value, digits: int = 3) -> str:
+  return "-" if value is None else f"{value:.{digits}g}"
 
 
-def replace_readme_block(readme: str, results: dict) -> str:
-  """`readme` with the text between its `README_BEGIN` and `README_END` lines replaced
-  by `readme_block(results)`."""
-  return benchmarks_report.replace_block(readme, README_BEGIN, README_END,
-                                         readme_block(results))
+def _minutes_per_epoch(images_per_second: Optional[float],
+                       train_images: int = 55_000) -> str:
+  return "-" if not images_per_second else f"{train_images / images_per_second / 60:.1f}"
+
+
+def arms_table(arms: Dict[str, dict]) -> str:
+  """One row per arm: test top-1, the last validation's top-1 and loss, the largest
+  test |logit|, parameters, FLOPs and the cost of an epoch on this machine."""
+  rows = []
+  for name, arm in arms.items():
+    load = [x for x in arm["load_average"] if x is not None]
+    rows.append([
+        f"{arm['label']} (`{name}`)", arm["table"], len(arm["seeds"]),
+        _fmt(arm["top1"], 100), _fmt(arm["validation_top1"], 100),
+        _fmt(arm["validation_loss"], 1, 3), _g(arm["max_abs_logit"]["mean"]),
+        f"{arm['params'] / 1e6:.3f}", f"{arm['flops'] / 1e6:.1f}",
+        _fmt(arm["images_per_second"], 1, 0),
+        _minutes_per_epoch(arm["images_per_second"]["mean"]),
+        f"{min(load):.1f}-{max(load):.1f}" if load else "-"])
+  return table(["Arm", "Paper", "Seeds", "Test top-1 (%)", "Validation top-1 (%)",
+                "Validation loss", "Largest test \\|logit\\|", "Params (M)",
+                "FLOPs (M)", "Images/s", "Min/epoch", "Load avg"], rows)
+
+
+def convergence_table(results: dict, longer: dict) -> str:
+  """Test top-1 of each arm at the study's schedule and at the longer one."""
+  rows = []
+  for name, arm in longer["arms"].items():
+    if name not in results["arms"]:
+      continue
+    base, more = results["arms"][name], arm
+    rows.append([f"`{name}`", f"{base['epochs']:g}", _fmt(base["top1"], 100),
+                 f"{more['epochs']:g}", _fmt(more["top1"], 100),
+                 f"{100 * (more['top1']['mean'] - base['top1']['mean']):+.2f}"])
+  return table(["Arm", "Epochs", "Test top-1 (%)", "Epochs (longer)",
+                "Test top-1 (%)", "Change (points)"], rows)
 
 
 def markdown(results: dict) -> str:
@@ -220,43 +242,46 @@ def markdown(results: dict) -> str:
   m = results["machine"]
   settings = results.get("settings", {})
   lines = [
-      "# GSA vs convolution on Fashion-MNIST", "",
+      "# The paper's claims on Fashion-MNIST", "",
+      "Written by `python -m studies.report` from the runs of `python -m "
+      "studies.fashion_mnist`: do not edit.", "",
       f"Machine: {m['cpu']}, {m['usable_cores']} usable cores of "
       f"{m['logical_cores']}; {m['platform']}; Python {m['python']}; written "
       f"{m['date']}.",
   ]
   if settings:
+    epochs = settings["steps"] * settings["batch_size"] / 55_000
     lines.append(
-        f"Every run: {settings['steps']} steps of batch {settings['batch_size']}, "
-        f"then top-1 on the test split"
+        f"Every run: {settings['steps']} steps of batch {settings['batch_size']} "
+        f"({epochs:.1f} epochs), validated {settings.get('evaluations', 1)} times on "
+        f"the {settings.get('validation_size', 5000):,}-image validation split, then "
+        "tested once on the test split"
         + (" (quick smoke run: a few images, not a measurement)."
            if settings.get("max_examples") else " (10,000 images)."))
-  lines += ["", "## Arms (mean ± std over seeds)", ""]
-  rows = []
-  for name, arm in results["arms"].items():
-    load = [x for x in arm["load_average"] if x is not None]
-    rows.append([
-        f"{arm['label']} (`{name}`)", arm["table"], len(arm["seeds"]),
-        _fmt(arm["top1"], 100), f"{arm['params'] / 1e6:.3f}",
-        f"{arm['flops'] / 1e6:.1f}", _fmt(arm["train_wall_seconds"], 1 / 60, 1),
-        _fmt(arm["images_per_second"], 1, 0),
-        f"{min(load):.1f}-{max(load):.1f}" if load else "-"])
-  lines.append(table(["Arm", "Paper", "Seeds", "Top-1 (%)", "Params (M)",
-                      "FLOPs (M)", "Train time (min)", "Images/s", "Load avg"], rows))
+  lines += ["", f"What the networks see: [`{BATCHES_PNG}`]({BATCHES_PNG}); learning "
+            f"curves: [`{CURVES_PNG}`]({CURVES_PNG}).", "",
+            "## Arms (mean ± std over seeds)", "", arms_table(results["arms"])]
   if results["claims"]:
     lines += ["", "## The paper's claims (top-1 differences, percentage points)", ""]
     lines.append(claims_table(results["claims"], results["arms"]))
     lines += ["", _NOISE_NOTE]
+  if results.get("convergence"):
+    lines += ["", "## Convergence: the same arms at twice the schedule", "",
+              convergence_table(results, results["convergence"])]
   lines += ["", "## Every run", ""]
   rows = [[r["arm"], r["seed"], f"{100 * r['top1']:.2f}",
+           _g(r.get("validation_top1") and 100 * r["validation_top1"], 4),
+           _g(r.get("validation_loss")), _g(r.get("max_abs_logit")),
            f"{r['train_wall_seconds'] / 60:.1f}",
            "-" if r["images_per_second"] is None else f"{r['images_per_second']:.0f}",
            f"{r['eval_wall_seconds']:.0f}",
            f"{r['load_average_start']} / {r['load_average_end']}",
            ", ".join(str(s) for s in r["resumed_from_steps"]) or "-"]
           for r in results["runs"]]
-  lines.append(table(["Arm", "Seed", "Top-1 (%)", "Train (min)", "Images/s",
-                      "Eval (s)", "Load start / end", "Resumed from step"], rows))
+  lines.append(table(["Arm", "Seed", "Test top-1 (%)", "Validation top-1 (%)",
+                      "Validation loss", "Largest \\|logit\\|", "Train (min)",
+                      "Images/s", "Eval (s)", "Load start / end",
+                      "Resumed from step"], rows))
   lines += ["", "Plots: " + ", ".join(f"`{name}`" for name in PLOTS), ""]
   return "\n".join(lines)
 
@@ -292,6 +317,48 @@ def plot(results: dict, path: pathlib.Path, x_key: str, x_label: str,
   plt.close(figure)
 
 
+def plot_curves(results: dict, path: pathlib.Path) -> None:
+  """Validation top-1 against epochs for every arm: the mean over its seeds, with the
+  seeds' range as a band (two panels: the Table 6 arms, then every arm)."""
+  figure, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+  colours = plt.get_cmap("tab10")
+  for panel, names in zip(axes, (["conv", "gsa"], list(results["arms"]))):
+    for index, name in enumerate(results["arms"]):
+      if name not in names:
+        continue
+      curves = [c for c in results["arms"][name]["curves"] if c]
+      if not curves:
+        continue
+      steps = sorted(set.intersection(*(
+          {point["step"] for point in c if "top1" in point} for c in curves)))
+      if not steps:
+        continue
+      by_step = [[next(p["top1"] for p in c if p["step"] == step) for c in curves]
+                 for step in steps]
+      epochs = [next(p["epoch"] for p in curves[0] if p["step"] == step)
+                for step in steps]
+      mean = [100 * statistics.fmean(values) for values in by_step]
+      colour = colours(index % 10)
+      panel.plot(epochs, mean, marker="o", markersize=3, color=colour,
+                 label=f"{name} ({len(curves)})")
+      if len(curves) > 1:
+        panel.fill_between(epochs, [100 * min(v) for v in by_step],
+                           [100 * max(v) for v in by_step], color=colour, alpha=0.2)
+    panel.set_xlabel("epoch")
+    panel.grid(alpha=0.3)
+    panel.legend(fontsize=7, title="arm (seeds)", title_fontsize=7)
+  axes[0].set_ylabel("validation top-1 (%)")
+  axes[0].set_title("Table 6 arms (band: range over seeds)", fontsize=9)
+  axes[1].set_title("every arm", fontsize=9)
+  low = [min(100 * p["top1"] for c in arm["curves"] for p in c if "top1" in p)
+         for arm in results["arms"].values() if any(arm["curves"])]
+  if low:
+    axes[0].set_ylim(max(0, min(low) - 2), 100)
+  figure.tight_layout()
+  figure.savefig(path, dpi=110)
+  plt.close(figure)
+
+
 def write(results: dict, out: pathlib.Path) -> List[pathlib.Path]:
   """Writes results.json, results.md and the plots into `out`; returns their paths."""
   paths = [out / RESULTS_JSON, out / REPORT_MD]
@@ -303,6 +370,8 @@ def write(results: dict, out: pathlib.Path) -> List[pathlib.Path]:
     for name, (x_key, x_label, x_scale) in PLOTS.items():
       plot(results, out / name, x_key, x_label, x_scale)
       paths.append(out / name)
+    plot_curves(results, out / CURVES_PNG)
+    paths.append(out / CURVES_PNG)
   return paths
 
 
@@ -310,8 +379,9 @@ def main(argv=None) -> None:
   parser = argparse.ArgumentParser(prog="python -m studies.report",
                                    description=__doc__.splitlines()[0])
   parser.add_argument("out", help="the study's --out directory")
-  parser.add_argument("--readme", default=None,
-                      help="also rewrite this README's claims table")
+  parser.add_argument("--convergence", default=None,
+                      help="the --out directory of the same arms at twice the "
+                           "schedule: adds the convergence table")
   args = parser.parse_args(argv)
   out = pathlib.Path(args.out)
   if not (out / "runs").is_dir():
@@ -322,12 +392,13 @@ def main(argv=None) -> None:
     old = json.loads(previous.read_text())
     results["settings"] = old.get("settings", {})
     results["machine"] = old.get("machine", results["machine"])
+  if args.convergence:
+    longer = pathlib.Path(args.convergence)
+    if not (longer / "runs").is_dir():
+      parser.error(f"--convergence: {longer}: no runs/ directory")
+    results["convergence"] = collect(longer)
   for path in write(results, out):
     print(path)
-  if args.readme:
-    readme = pathlib.Path(args.readme)
-    readme.write_text(replace_readme_block(readme.read_text(), results))
-    print(readme)
 
 
 if __name__ == "__main__":

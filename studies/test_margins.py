@@ -41,6 +41,8 @@ from typing import Dict, List
 
 import numpy as np
 
+from benchmarks import machine
+
 
 def parse_seeds(text: str) -> List[int]:
   """`0-9` or `0,3,5` as a list of seeds."""
@@ -200,16 +202,6 @@ def write_summary(out: pathlib.Path) -> dict:
   return summary
 
 
-def cpu_model() -> str:
-  try:
-    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-      if line.startswith("model name"):
-        return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return "unknown"
-
-
 def main(argv=None) -> dict:
   parser = argparse.ArgumentParser(prog="python -m studies.test_margins",
                                    description=__doc__.splitlines()[0])
@@ -243,7 +235,7 @@ def main(argv=None) -> dict:
         measures = short_fit(seed, norm_momentum=args.norm_momentum)
       else:
         measures = CHECKS[check](seed)
-      record = {"check": check, "tag": tag, "seed": seed, "cpu": cpu_model(),
+      record = {"check": check, "tag": tag, "seed": seed, "cpu": machine.cpu_model(),
                 "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
                 "norm_momentum": args.norm_momentum, "measures": measures}
       partial = path.with_name(path.name + ".partial")

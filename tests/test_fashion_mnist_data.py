@@ -3,7 +3,6 @@
 The IDX files are small ones the tests write; nothing is downloaded.
 """
 
-import gzip
 import os
 import pathlib
 import subprocess
@@ -21,39 +20,10 @@ from gsa_keras import registry_imports  # pylint: disable=unused-import
 from gsa_keras.configs import fashion_mnist as fm_config
 from gsa_keras.data import digits
 from gsa_keras.data import fashion_mnist
+from tests.support import idx_files
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 EXPERIMENT = "gsa_resnet_fashion_mnist"
-
-
-def idx_bytes(array: np.ndarray, magic=None) -> bytes:
-  """An IDX file's bytes: magic number, big-endian sizes, then the uint8 data."""
-  array = np.asarray(array, np.uint8)
-  if magic is None:
-    magic = 0x0800 + array.ndim
-  header = magic.to_bytes(4, "big") + b"".join(
-      d.to_bytes(4, "big") for d in array.shape)
-  return header + array.tobytes()
-
-
-def write_idx(path, array, magic=None, payload=None) -> None:
-  """Writes a gzipped IDX file (or `payload`, gzipped, instead of the array's)."""
-  data = idx_bytes(array, magic) if payload is None else payload
-  pathlib.Path(path).write_bytes(gzip.compress(data))
-
-
-def write_idx_set(directory, train_count=40, test_count=20, seed=0):
-  """Random images and labels in the four standard files; returns the arrays."""
-  rng = np.random.default_rng(seed)
-  sets = {}
-  for split, count in (("train", train_count), ("test", test_count)):
-    images = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
-    labels = rng.integers(0, 10, count, dtype=np.uint8)
-    images_name, labels_name = fashion_mnist.SOURCE_FILES[split]
-    write_idx(os.path.join(directory, images_name), images)
-    write_idx(os.path.join(directory, labels_name), labels)
-    sets[split] = (images, labels)
-  return sets
 
 
 def read_tfrecord(path):
@@ -75,7 +45,7 @@ def source(tmp_path):
 
 
 def test_valid_set_round_trips(source, tmp_path):
-  sets = write_idx_set(source)
+  sets = idx_files.write_idx_set(source)
   out = tmp_path / "out"
   counts = fashion_mnist.write_tfrecords(str(source), str(out), validation_size=8)
   assert counts == {"train": 32, "validation": 8, "test": 20}
@@ -99,7 +69,7 @@ def test_valid_set_round_trips(source, tmp_path):
 
 
 def test_max_examples_keeps_the_first_images(source, tmp_path):
-  sets = write_idx_set(source)
+  sets = idx_files.write_idx_set(source)
   counts = fashion_mnist.write_tfrecords(str(source), str(tmp_path / "out"),
                                          validation_size=4, max_examples=12)
   assert counts == {"train": 8, "validation": 4, "test": 12}
@@ -108,7 +78,7 @@ def test_max_examples_keeps_the_first_images(source, tmp_path):
 
 
 def _corrupt(source, name, **kwargs):
-  write_idx(os.path.join(source, name), **kwargs)
+  idx_files.write_idx(os.path.join(source, name), **kwargs)
   return os.path.join(source, name)
 
 
@@ -122,10 +92,10 @@ def _corrupt(source, name, **kwargs):
 ])
 def test_bad_file_fails_naming_it_and_writes_nothing(source, tmp_path, case, name,
                                                      message):
-  sets = write_idx_set(source)
+  sets = idx_files.write_idx_set(source)
   path = os.path.join(source, name)
   if case == "truncated":  # 40 images announced, 39 and a bit present.
-    data = idx_bytes(sets["train"][0])
+    data = idx_files.idx_bytes(sets["train"][0])
     _corrupt(source, name, array=None, payload=data[:16 + 28 * 28 * 40 - 16])
   elif case == "truncated_gzip":
     raw = pathlib.Path(path).read_bytes()
@@ -148,11 +118,11 @@ def test_bad_file_fails_naming_it_and_writes_nothing(source, tmp_path, case, nam
 
 def test_failure_while_writing_leaves_old_files_and_no_partial_ones(
     source, tmp_path, monkeypatch):
-  write_idx_set(source)
+  idx_files.write_idx_set(source)
   out = tmp_path / "out"
   fashion_mnist.write_tfrecords(str(source), str(out), validation_size=8)
   before = {p: p.read_bytes() for p in out.iterdir()}
-  write_idx_set(source, seed=1)  # New data, but writing fails after one split.
+  idx_files.write_idx_set(source, seed=1)  # New data; writing fails after one split.
   calls = []
   real = digits.write_examples
 
@@ -169,7 +139,7 @@ def test_failure_while_writing_leaves_old_files_and_no_partial_ones(
 
 
 def test_bad_validation_size_names_the_argument(source, tmp_path):
-  write_idx_set(source)
+  idx_files.write_idx_set(source)
   with pytest.raises(ValueError, match=r"`validation_size` must be in 1\.\.39"):
     fashion_mnist.write_tfrecords(str(source), str(tmp_path), validation_size=40)
 
@@ -182,7 +152,7 @@ def _cli(*flags):
 
 
 def test_cli_converts_and_reports_errors_in_one_line(source, tmp_path):
-  write_idx_set(source)
+  idx_files.write_idx_set(source)
   out = tmp_path / "out"
   result = _cli(f"--source={source}", f"--output_dir={out}", "--validation_size=8")
   assert result.returncode == 0, result.stderr[-3000:]
@@ -247,6 +217,9 @@ def test_experiment_recipe():
   assert trainer.validation_steps * task.validation_data.global_batch_size == 5000
   assert (trainer.optimizer_config.learning_rate.cosine.decay_steps ==
           trainer.train_steps == fm_config.TRAIN_STEPS)
+  # A learning curve: at least 10 validations, each after a whole training loop.
+  assert trainer.train_steps // trainer.validation_interval >= 10
+  assert trainer.validation_interval % trainer.steps_per_loop == 0
 
 
 def test_arm_yamls_change_only_the_backbone():

@@ -13,7 +13,7 @@ import pytest
 
 from studies import fashion_mnist as study
 from studies import report
-from tests import test_fashion_mnist_data as data_tests
+from tests.support import idx_files
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 QUICK_STEPS = 4
@@ -52,9 +52,13 @@ def test_bad_arguments_fail_naming_the_flag(capsys):
 
 
 def _record(arm, seed, top1, seconds):
+  curve = [{"step": 10, "epoch": 0.5, "top1": top1 - 0.1, "loss": 1.0},
+           {"step": 20, "epoch": 1.0, "top1": top1, "loss": 0.5}]
   return {"arm": arm, "seed": seed, "label": arm.upper(), "table": "Table 6",
           "params": 1_000_000, "flops": 2_000_000, "top1": top1, "top5": 1.0,
-          "train_wall_seconds": seconds, "images_per_second": 100.0,
+          "epochs": 1.0, "validation_top1": top1, "validation_loss": 0.5,
+          "test_loss": 0.4, "max_abs_logit": 10.0 + seed, "share_above_100": 0.0,
+          "curve": curve, "train_wall_seconds": seconds, "images_per_second": 100.0,
           "eval_wall_seconds": 5.0, "load_average_start": 1.0,
           "load_average_end": 2.0, "resumed_from_steps": [], "segments": []}
 
@@ -76,12 +80,16 @@ def test_report_means_stds_claims_and_plots(tmp_path):
              "claims": report.claims(summary)}
   paths = report.write(results, tmp_path)
   text = (tmp_path / report.REPORT_MD).read_text()
-  assert "| GSA (`gsa`) | Table 6 | 2 | 91.00 ± 1.41 | 1.000 | 2.0 | 1.5 ± 0.7 |" in text
+  # Test and validation top-1, validation loss, largest |logit| (mean of 10 and 11),
+  # parameters, FLOPs, images/s and minutes per epoch (55,000 / 100 / 60).
+  assert ("| GSA (`gsa`) | Table 6 | 2 | 91.00 ± 1.41 | 91.00 ± 1.41 | 0.500 ± 0.000 "
+          "| 10.5 | 1.000 | 2.0 | 100 ± 0 | 9.2 |") in text
   assert "| Table 6: GSA beats convolution | `gsa` - `conv` |" in text
-  assert "| 91.00 ± 1.41 (2) | 89.00 (1) | +2.00 ± 1.73 | within noise |" in text
-  for name in report.PLOTS:
+  assert ("| 91.00 ± 1.41 (2) | 89.00 (1) | +2.00 ± 1.73 | within noise | 0.5 / 0.5 "
+          "| 10.5 / 10 |") in text
+  for name in list(report.PLOTS) + [report.CURVES_PNG]:
     assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
-  assert len(paths) == 2 + len(report.PLOTS)
+  assert len(paths) == 3 + len(report.PLOTS)
 
 
 @pytest.mark.parametrize("measured,standard_error,expected", [
@@ -98,19 +106,24 @@ def test_pooled_seed_std_weighs_arms_by_their_degrees_of_freedom():
   assert report.seed_std({"c": summary["c"]}) is None
 
 
-def test_readme_claims_are_the_committed_study():
-  """The README's claims table is the one written from study_results/fashion_mnist."""
-  results = json.loads((REPO / "study_results" / "fashion_mnist" /
-                        report.RESULTS_JSON).read_text())
-  readme = (REPO / "README.md").read_text()
-  assert report.replace_readme_block(readme, results) == readme, (
-      "The README's Fashion-MNIST claims differ from study_results/fashion_mnist: run "
-      "python -m studies.report study_results/fashion_mnist --readme README.md")
-  assert results["settings"]["steps"] == 500 and not results["settings"]["max_examples"]
-  # Every claim whose two arms have run is in the table.
+def test_the_committed_report_is_written_from_the_committed_runs():
+  """study_results/fashion_mnist/results.md is what `studies.report` writes from its
+  results.json, at the experiment's schedule, with every claim whose arms have run."""
+  from gsa_keras.configs import fashion_mnist as fm_config  # pylint: disable=g-import-not-at-top
+  out = REPO / "study_results" / "fashion_mnist"
+  if not (out / report.RESULTS_JSON).exists():
+    pytest.skip("the study has no finished run committed yet")
+  results = json.loads((out / report.RESULTS_JSON).read_text())
+  assert (out / report.REPORT_MD).read_text() == report.markdown(results), (
+      "results.md differs from results.json: run python -m studies.report "
+      "study_results/fashion_mnist")
+  assert results["settings"]["steps"] == fm_config.TRAIN_STEPS
+  assert not results["settings"]["max_examples"]
   assert [c["claim"] for c in results["claims"]] == [
       claim for claim, a, b, _ in report.CLAIMS
       if a in results["arms"] and b in results["arms"]]
+  for record in results["runs"]:
+    assert len(record["curve"]) >= 10 and record["test_images"] == 10_000
 
 
 # -- The quick study, end to end. ------------------------------------------------------
@@ -128,7 +141,7 @@ def _study(out, source, *flags):
 @pytest.fixture(scope="module")
 def quick_study(tmp_path_factory):
   source = tmp_path_factory.mktemp("idx")
-  data_tests.write_idx_set(source, train_count=120, test_count=100)
+  idx_files.write_idx_set(source, train_count=120, test_count=100)
   out = tmp_path_factory.mktemp("study")
   results, log = _study(out, source, "--seeds=1", f"--arms={','.join(QUICK_ARMS)}")
   return out, source, results, log
@@ -157,6 +170,11 @@ def test_quick_study_measures_its_arms(quick_study):
     assert record["load_average_start"] >= 0 and record["load_average_end"] >= 0
     assert record["segments"][0]["start_step"] == 0
     assert record["segments"][-1]["end_step"] == QUICK_STEPS
+    # Validated twice (--quick) on the validation split, then tested once.
+    assert [point["step"] for point in record["curve"]] == [2, 4]
+    assert record["validation_loss"] == record["curve"][-1]["loss"] > 0
+    assert record["test"]["images"] == 96 and record["test"]["non_finite"] == 0
+    assert 0 < record["max_abs_logit"] == record["test"]["max_abs_logit"]["max"]
   params = {name: arm["params"] for name, arm in results["arms"].items()}
   flops = {name: arm["flops"] for name, arm in results["arms"].items()}
   # The paper's Table 6 shape: GSA has fewer parameters and FLOPs than convolution.
@@ -167,7 +185,7 @@ def test_quick_study_measures_its_arms(quick_study):
   text = (out / report.REPORT_MD).read_text()
   for name in QUICK_ARMS:
     assert f"(`{name}`)" in text
-  for name in report.PLOTS:
+  for name in list(report.PLOTS) + [report.CURVES_PNG, report.BATCHES_PNG]:
     assert (out / name).read_bytes()[:4] == b"\x89PNG"
   assert (out / ".gitignore").read_text().startswith("model_dirs/")
 
