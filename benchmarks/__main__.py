@@ -4,6 +4,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks import run  # pylint: disable=g-import-not-at-top
+from benchmarks import run
 
 run.main()

@@ -29,9 +29,10 @@ GSA = "gsa_resnet"
 RESNET = "resnet"
 LOCAL = "local_resnet"  # Table 3: local self-attention (Ramachandran et al. 2019).
 GSA_GROUPS_234 = "gsa_resnet_groups234"  # Table 5 row 2: GSA in groups 2-4 only.
-# The attention networks' `GSAResNet` config fields; RESNET is the Model Garden's.
-_ATTENTION_NETWORKS = {GSA: {}, LOCAL: dict(attention_variant="local"),
-                       GSA_GROUPS_234: dict(attention_groups=[2, 3, 4])}
+# The attention networks: rows of the paper's tables (`gsa_keras.paper`), whose
+# backbone fields build them at any depth; RESNET is the Model Garden's.
+_ATTENTION_NETWORKS = {GSA: "GSA-ResNet-50", LOCAL: "Local-ResNet-50",
+                       GSA_GROUPS_234: "GSA-ResNet-50, groups 2-4"}
 INFERENCE = "inference"
 TRAINING = "training step"
 STEPS = (INFERENCE, TRAINING)
@@ -63,9 +64,10 @@ def backbone_config(key: str, model_id: int) -> backbone_configs.Backbone:
   if key == RESNET:
     return backbone_configs.Backbone(
         type="resnet", resnet=vision_backbones.ResNet(model_id=model_id))
+  fields = dict(paper.network(_ATTENTION_NETWORKS[key]).config_fields(),
+                model_id=model_id)
   return backbone_configs.Backbone(
-      type="gsa_resnet", gsa_resnet=backbone_configs.GSAResNet(
-          model_id=model_id, **_ATTENTION_NETWORKS[key]))
+      type="gsa_resnet", gsa_resnet=backbone_configs.GSAResNet(**fields))
 
 
 def build_networks(settings: Settings) -> Dict[str, tf_keras.Model]:

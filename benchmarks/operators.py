@@ -1,17 +1,18 @@
 """The operators the suite compares, as tf_keras layers with their costs.
 
-- `gsa`: the GSA module (`gsa_keras.layers.tf_keras.GlobalSelfAttention`).
-- `conv3x3`: the 3x3 convolution it replaces in a ResNet, same channels, no bias.
-- `local_attention`: Table 3's local self-attention over 7x7 neighbourhoods
-  (`gsa_keras.layers.tf_keras.LocalSelfAttention`), same heads and projection: the
-  operator the paper's runtime claim compares GSA with.
+- `gsa`: the GSA module, the registered operator 'gsa' (`gsa_keras.operators`).
+- `conv3x3`: the 3x3 convolution it replaces in a ResNet, same channels, no bias: the
+  registered convolution.
+- `local_attention`: Table 3's local self-attention over 7x7 neighbourhoods, the
+  registered operator 'local', same heads and projection: the operator the paper's
+  runtime claim compares GSA with.
 - `dense_attention`: dense global softmax attention with the same heads and the same
   fused K/Q/V projection (`gsa_keras.ops.project_kqv`): every pixel attends to every
   pixel, `softmax(Q K^T / sqrt(k)) V`, so time and memory grow with pixels^2.
 
-FLOPs of the GSA module, the local attention and the convolution come from
-`gsa_keras.flops`; the dense
-attention, which the project does not otherwise use, is counted here the same way.
+The registered operators' layers are made by their registrations, as in a network with
+`num_heads=NUM_HEADS`, and their FLOPs come from their rules (`gsa_keras.flops`); the
+dense attention, which the project does not otherwise use, is counted here the same way.
 """
 
 import math
@@ -21,9 +22,9 @@ import tensorflow as tf
 import tf_keras
 
 from gsa_keras import flops
+from gsa_keras import operators as registry
 from gsa_keras import ops
 from gsa_keras import spec
-from gsa_keras.layers import tf_keras as gsa_layers
 
 GSA = "gsa"
 CONV = "conv3x3"
@@ -32,6 +33,8 @@ DENSE = "dense_attention"
 OPERATORS = (GSA, CONV, LOCAL, DENSE)
 LABELS = {GSA: "GSA", CONV: "Conv2D 3x3", LOCAL: "local attention 7x7",
           DENSE: "dense attention"}
+# The suite's operators that the registry makes: their registered names.
+REGISTERED = {GSA: registry.GSA, CONV: registry.CONVOLUTION, LOCAL: registry.LOCAL}
 NUM_HEADS = 8
 # Execution modes of `tf.function`: name -> `jit_compile`.
 MODES = {"graph": False, "xla": True}
@@ -74,7 +77,10 @@ class DenseGlobalAttention(tf_keras.layers.Layer):
     keys, queries, values = ops.project_kqv(inputs, self.kqv_kernel, self._key_dim)
     shape = tf.shape(inputs)
     pixels = shape[1] * shape[2]
-    flat = lambda t: tf.reshape(t, [shape[0], pixels, self.num_heads, -1])
+
+    def flat(t):
+      return tf.reshape(t, [shape[0], pixels, self.num_heads, -1])
+
     logits = tf.einsum("bpnk,bqnk->bnpq", flat(queries), flat(keys))
     weights = tf.nn.softmax(logits / math.sqrt(self._key_dim), axis=-1)
     outputs = tf.einsum("bnpq,bqnv->bpnv", weights, flat(values))
@@ -84,13 +90,10 @@ class DenseGlobalAttention(tf_keras.layers.Layer):
 def build(operator: str, input_shape: Sequence[int]) -> tf_keras.layers.Layer:
   """A built layer of `operator` for `(batch, height, width, channels)` inputs."""
   channels = int(input_shape[-1])
-  if operator == GSA:
-    layer = gsa_layers.GlobalSelfAttention(channels, num_heads=NUM_HEADS)
-  elif operator == CONV:
-    layer = tf_keras.layers.Conv2D(channels, 3, padding="same", use_bias=False)
-  elif operator == LOCAL:
-    layer = gsa_layers.LocalSelfAttention(channels, num_heads=NUM_HEADS,
-                                          kernel_size=spec.LOCAL_KERNEL_SIZE)
+  if operator in REGISTERED:
+    layer = registry.find(REGISTERED[operator]).layer(registry.Site(
+        keras=tf_keras, filters=channels,
+        architecture=spec.Architecture(num_heads=NUM_HEADS), name=operator))
   elif operator == DENSE:
     layer = DenseGlobalAttention(channels, num_heads=NUM_HEADS)
   else:

@@ -15,13 +15,14 @@ from typing import List, Optional, Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-import numpy as np  # pylint: disable=g-import-not-at-top
+import matplotlib.pyplot as plt
+import numpy as np
 
-from benchmarks import module_level  # pylint: disable=g-import-not-at-top
-from benchmarks import network_level  # pylint: disable=g-import-not-at-top
-from benchmarks import operators  # pylint: disable=g-import-not-at-top
-from benchmarks import serving  # pylint: disable=g-import-not-at-top
+from benchmarks import module_level
+from benchmarks import network_level
+from benchmarks import operators
+from benchmarks import serving
+from reports import tables
 
 RESULTS_JSON = "results.json"
 REPORT_MD = "results.md"
@@ -40,12 +41,6 @@ _RESULT_PARTS = _TARGET_PARTS + ("serving",)
 
 
 # -- Formatting. -----------------------------------------------------------------------
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-  return "\n".join(lines)
 
 
 def _ms(seconds: Optional[float]) -> str:
@@ -140,7 +135,7 @@ def module_section(rows: List[dict]) -> str:
           "projection), one module, float32. Times are medians of interleaved rounds; "
           "ratios are medians of per-round ratios. GFLOP/s counts FLOPs as "
           "`gsa_keras.flops` does; forward+backward counts 3x the forward FLOPs.\n\n" +
-          table(header, body))
+          tables.markdown(header, body))
 
 
 def network_section(network: dict) -> str:
@@ -162,11 +157,12 @@ def network_section(network: dict) -> str:
           "(multiply-accumulates x2, as the paper counts them); the paper's runtime is "
           "one image on a TPUv3 (Table 6). A training step is forward, backward and an "
           "SGD update; its GFLOP/s counts 3x the forward FLOPs.\n\n" +
-          table(["network", "params", "paper", "FLOPs", "paper", "paper runtime (ms)"],
-                cost_rows) + "\n\n" +
-          table(["batch", "mode", "step"] + [f"{n} ms" for n in names.values()] +
-                ["ratio"] + [label for _, label in ratio_names] +
-                [f"{n} GFLOP/s" for n in names.values()], time_rows))
+          tables.markdown(["network", "params", "paper", "FLOPs", "paper",
+                           "paper runtime (ms)"], cost_rows) + "\n\n" +
+          tables.markdown(["batch", "mode", "step"] +
+                          [f"{n} ms" for n in names.values()] +
+                          ["ratio"] + [label for _, label in ratio_names] +
+                          [f"{n} GFLOP/s" for n in names.values()], time_rows))
 
 
 # The network ratios shown beside GSA-ResNet / ResNet, when the run has them: the
@@ -213,7 +209,8 @@ def scale_section(scale: dict) -> str:
   return (f"One module, {scale['channels']} channels, batch {scale['batch']}, forward, "
           "graph mode; each size in a fresh process; added memory is the growth of the "
           f"process's peak resident memory while running (budget "
-          f"{scale['memory_budget_bytes'] / _GB:.0f} GB).\n\n" + table(header, rows) +
+          f"{scale['memory_budget_bytes'] / _GB:.0f} GB).\n\n" +
+          tables.markdown(header, rows) +
           f"\n\nGrowth exponents (least squares on log-log): {exponents}.")
 
 
@@ -225,8 +222,9 @@ def serving_table(result: dict) -> str:
            _ms(r["p50"]), _ms(r["p99"]), _num(r["images_per_second"], 1),
            _num(r["ratio_to_baseline"]), _num(r["ratio_to_saved_model_float32"])]
           for r in result["rows"]]
-  return table(["export", "batch", "network", "p50 ms", "p99 ms", "images/s",
-                f"time / {baseline}", "time / float32 SavedModel"], body)
+  return tables.markdown(["export", "batch", "network", "p50 ms", "p99 ms",
+                          "images/s", f"time / {baseline}",
+                          "time / float32 SavedModel"], body)
 
 
 def _bfloat16_instructions(result: dict) -> str:
@@ -366,7 +364,7 @@ def targets_section(results: dict) -> str:
     rows += _scale_target_rows(results["scale"])
   if not rows:
     return "No target applies to these settings (targets are for the full suite)."
-  return table(["target", "threshold", "measured", "met"], rows)
+  return tables.markdown(["target", "threshold", "measured", "met"], rows)
 
 
 # -- Plots. ----------------------------------------------------------------------------

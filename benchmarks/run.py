@@ -23,12 +23,12 @@ import sys
 import tensorflow as tf
 import tf_keras
 
-from benchmarks import machine as machine_description
 from benchmarks import module_level
 from benchmarks import network_level
 from benchmarks import report
 from benchmarks import scale
 from benchmarks import serving
+from reports import machine as machine_description
 
 PARTS = ("network", "module", "scale", "serving")
 _RESULT_KEYS = {"network": "network_level", "module": "module_level", "scale": "scale",
@@ -72,7 +72,7 @@ def _replace(part_settings, **changes):
 
 
 def machine() -> dict:
-  """What the numbers were measured on (`benchmarks.machine.describe`)."""
+  """What the numbers were measured on (`reports.machine.describe`)."""
   described = machine_description.describe()
   described["load_average_start"] = described.pop("load_average_now")
   return dict(described, tensorflow=tf.__version__)

@@ -71,7 +71,7 @@ def unreadable_reason(prefix: str):
     reader = tf.train.load_checkpoint(prefix)
     for key in reader.get_variable_to_shape_map():
       reader.get_tensor(key)
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:  # noqa: BLE001
     # A damaged file fails in many ways (DataLossError, OutOfRangeError, IndexError
     # from the reader, ...): any of them means it cannot be restored.
     message = getattr(e, "message", None) or str(e) or type(e).__name__

@@ -4,25 +4,19 @@ FLOPs are counted as the paper does (Section 4): multiplications and additions
 separately, for one image at inference. The counter walks a functional model's graph
 (nested models included) and applies a formula per layer:
 
-- Conv2D / Dense: 2 FLOPs per multiply-accumulate (the convention of TensorFlow's
-  profiler), plus one per output for a bias.
-- GSA modules: the einsums of Appendix B, from the layer's configuration: the fused
-  K/Q/V projection (eq. 3), softmax(K)^T V and Q C (eq. 4), Q P and S V along columns
-  and rows (eq. 7), the batch normalization between them and the final sum (eq. 8).
-  The relative-to-absolute lookup (eqs. 5-6) is a gather here: no FLOPs.
-- Table 2's axial baseline: q.k and q.r logits, softmax and the weighted sum per axis.
-- Table 3's local baseline (`LocalSelfAttention`): the projection, q.k over each
-  pixel's k x k window, the relative logits as the layer computes them (q's halves
-  against the k row-offset and k column-offset embeddings, then one addition per
-  window logit), the sum of the two logits, the softmax (3 per logit: exp, sum,
-  divide) and the weighted sum. Every window is counted whole, border pixels too (the
-  layer computes masked neighbours and drops them in the softmax). Gathering the
-  neighbourhood is a copy: no FLOPs.
+- The operators' layers: each registered operator's own rule (`gsa_keras.operators`).
+  The convolution's counts every Conv2D (the stem and the 1x1 convolutions too): 2
+  FLOPs per multiply-accumulate (the convention of TensorFlow's profiler) plus one per
+  output for a bias; the GSA module's counts the einsums of Appendix B (eqs. 3-8) from
+  the layer's configuration; the axial and local baselines' their logits, softmaxes
+  and weighted sums.
+- Dense: 2 FLOPs per multiply-accumulate, plus one per output for a bias.
 - Element-wise layers (batch normalization 2 per element, activations 1, residual
   additions 1, pooling one per window element): reported separately as `elementwise`.
 
 The paper's numbers match the multiply-accumulate part (`matmul` + `attention`); see
-`gsa_keras.paper` and the README. Run `python -m gsa_keras.flops --help` for a table.
+`gsa_keras.paper` and the README. Run `python -m gsa_keras.flops --help` for a table:
+the command takes every option of `gsa_keras.spec.Architecture` as a flag.
 """
 
 import argparse
@@ -35,17 +29,18 @@ import tf_keras
 
 from official.vision.modeling.layers import nn_layers
 
+from gsa_keras import compat
 from gsa_keras import classifier
+from gsa_keras import operators
 from gsa_keras import paper
 from gsa_keras import spec
 from gsa_keras.configs import backbones as backbone_configs
-from gsa_keras.layers import tf_keras as gsa_layers
 
 # Cost kinds, in the order tables show them.
-MATMUL = "matmul"  # Convolutions and dense layers.
-ATTENTION = "attention"  # Einsums and softmaxes inside attention modules.
-ELEMENTWISE = "elementwise"  # Normalization, activations, additions, pooling.
-KINDS = (MATMUL, ATTENTION, ELEMENTWISE)
+MATMUL = operators.MATMUL  # Convolutions and dense layers.
+ATTENTION = operators.ATTENTION  # Einsums and softmaxes inside attention modules.
+ELEMENTWISE = operators.ELEMENTWISE  # Normalization, activations, additions, pooling.
+KINDS = operators.KINDS
 
 # Layers that compute nothing countable at inference.
 _FREE_LAYERS = (tf_keras.layers.InputLayer, tf_keras.layers.Dropout,
@@ -88,77 +83,10 @@ def _elements(shape) -> int:
   return math.prod(int(d) for d in shape[1:])
 
 
-def _conv_flops(layer, input_shape, output_shape):
-  kernel_h, kernel_w = layer.kernel_size
-  groups = getattr(layer, "groups", 1)
-  macs_per_output = kernel_h * kernel_w * int(input_shape[-1]) // groups
-  outputs = _elements(output_shape)
-  return {MATMUL: 2 * macs_per_output * outputs + (outputs if layer.use_bias else 0)}
-
-
 def _dense_flops(layer, input_shape, output_shape):
   outputs = _elements(output_shape)
   return {MATMUL: 2 * int(input_shape[-1]) * outputs +
                   (outputs if layer.use_bias else 0)}
-
-
-def _attention_dims(layer, input_shape):
-  _, height, width, in_channels = (int(d) if d is not None else None
-                                   for d in input_shape)
-  if height is None or width is None:
-    raise ValueError(f"Layer {layer.name!r} has unknown spatial input size "
-                     f"{tuple(input_shape)}; FLOPs need a static input size.")
-  key_channels = layer.key_channels or in_channels
-  return height * width, height, width, in_channels, key_channels, layer.filters
-
-
-def _gsa_flops(layer, input_shape, output_shape):
-  """Appendix B, eqs. 3-8, for one `GlobalSelfAttention` call."""
-  del output_shape
-  pixels, height, width, d_in, d_k, d_v = _attention_dims(layer, input_shape)
-  heads = layer.num_heads
-  projected = (d_k if layer.use_content else 0) + d_k + d_v
-  attention = 2 * pixels * d_in * projected  # eq. 3
-  elementwise = 0
-  if layer.use_content:  # eq. 4: softmax (exp, sum, divide), C = K^T V, Y = Q C.
-    attention += 3 * pixels * d_k + 2 * (2 * pixels * d_k * d_v // heads)
-  for used, length in ((layer.use_column, height), (layer.use_row, width)):
-    if used:  # eq. 7: S = Q P, Y = S V along the axis.
-      attention += 2 * pixels * length * (d_k + d_v)
-  if layer.use_column and layer.use_row:  # Batch normalization between them.
-    elementwise += 2 * pixels * d_v
-  if layer.use_content and (layer.use_column or layer.use_row):  # eq. 8.
-    elementwise += pixels * d_v
-  return {ATTENTION: attention, ELEMENTWISE: elementwise}
-
-
-def _axial_flops(layer, input_shape, output_shape):
-  """Table 2's baseline: per axis, softmax(q.k + q.r) V, then BN between the axes."""
-  del output_shape
-  pixels, height, width, d_in, d_k, d_v = _attention_dims(layer, input_shape)
-  heads = layer.num_heads
-  attention = 2 * pixels * d_in * (2 * d_k + d_v)  # eq. 3 with keys.
-  for length in (height, width):
-    logits = pixels * length * heads
-    # q.k and q.r, their sum, softmax (exp, sum, divide), weighted sum of values.
-    attention += 2 * 2 * pixels * length * d_k + logits + 3 * logits
-    attention += 2 * pixels * length * d_v
-  return {ATTENTION: attention, ELEMENTWISE: 2 * pixels * d_v}
-
-
-def _local_flops(layer, input_shape, output_shape):
-  """Table 3's local baseline: softmax(q.k + q.r) V over each pixel's k x k window."""
-  del output_shape
-  pixels, _, _, d_in, d_k, d_v = _attention_dims(layer, input_shape)
-  window = layer.kernel_size ** 2
-  logits = pixels * window * layer.num_heads
-  attention = 2 * pixels * d_in * (2 * d_k + d_v)  # eq. 3 with keys.
-  attention += 2 * pixels * window * d_k  # q_ij . k_ab
-  attention += 2 * pixels * layer.kernel_size * d_k  # q . r^row and q . r^col
-  attention += logits  # r^row + r^col for each window offset
-  attention += logits + 3 * logits  # q.k + q.r; softmax (exp, sum, divide)
-  attention += 2 * pixels * window * d_v  # weighted sum of the values
-  return {ATTENTION: attention}
 
 
 def _batch_norm_flops(layer, input_shape, output_shape):
@@ -195,12 +123,9 @@ def _free(layer, input_shape, output_shape):
   return {}
 
 
-# Checked in order: the first matching type wins (subclasses before bases).
+# Checked in order after the operators' rules: the first matching type wins
+# (subclasses before bases).
 _FORMULAS = (
-    (gsa_layers.GlobalSelfAttention, _gsa_flops),
-    (gsa_layers.AxialContentPositionalAttention, _axial_flops),
-    (gsa_layers.LocalSelfAttention, _local_flops),
-    (tf_keras.layers.Conv2D, _conv_flops),
     (tf_keras.layers.Dense, _dense_flops),
     (tf_keras.layers.BatchNormalization, _batch_norm_flops),
     (tf_keras.layers.Activation, _activation_flops),
@@ -214,13 +139,15 @@ _FORMULAS = (
 
 
 def layer_flops(layer, input_shape, output_shape) -> Dict[str, int]:
-  """FLOPs of one call of `layer` by kind, for one image."""
-  for layer_type, formula in _FORMULAS:
-    if isinstance(layer, layer_type):
+  """FLOPs of one call of `layer` by kind, for one image: the rule of the registered
+  operator whose layer it is (`gsa_keras.operators`), or of its layer type."""
+  for layer_types, formula in operators.flop_rules(tf_keras) + list(_FORMULAS):
+    if isinstance(layer, layer_types):
       return formula(layer, input_shape, output_shape)
   raise NotImplementedError(
       f"No FLOP formula for layer {layer.name!r} of type {type(layer).__name__}; "
-      "add one to gsa_keras.flops._FORMULAS.")
+      "register its operator's rule (gsa_keras.operators) or add one to "
+      "gsa_keras.flops._FORMULAS.")
 
 
 # -- Walking a model. -------------------------------------------------------------------
@@ -228,13 +155,7 @@ def layer_flops(layer, input_shape, output_shape) -> Dict[str, int]:
 
 def _layer_calls(model):
   """(layer, input shape(s), output shape) of every call in a functional model."""
-  # `_nodes_by_depth` is tf_keras' record of the model's own graph; a layer's
-  # `inbound_nodes` may also hold calls from other graphs.
-  for depth in sorted(model._nodes_by_depth, reverse=True):  # pylint: disable=protected-access
-    for node in model._nodes_by_depth[depth]:  # pylint: disable=protected-access
-      if node.is_input:
-        continue
-      yield node.layer, node.input_shapes, node.output_shapes
+  return compat.functional_layer_calls(model)
 
 
 def layer_costs(model: tf_keras.Model) -> List[LayerCost]:
@@ -256,16 +177,17 @@ def _count_weights(weights) -> int:
 
 
 def count_params_and_flops(
-    model_or_config: Union[tf_keras.Model, backbone_configs.GSAResNet,
-                           backbone_configs.Backbone],
+    model_or_config: Union[tf_keras.Model, spec.Architecture,
+                           backbone_configs.GSAResNet, backbone_configs.Backbone],
     input_size: int = 224,
     num_classes: int = 1000) -> ModelCost:
   """Parameters and FLOPs of a model, or of a classifier built from a backbone config.
 
   Args:
-    model_or_config: a built functional tf_keras model with static input size, or a
-      `GSAResNet` (or `Backbone` one-of) config, which is built into a Model Garden
-      `ClassificationModel` with `num_classes` outputs for `input_size` images.
+    model_or_config: a built functional tf_keras model with static input size, or an
+      `Architecture`, a `GSAResNet` config or a `Backbone` one-of, which is built into
+      a Model Garden `ClassificationModel` with `num_classes` outputs for
+      `input_size` images.
     input_size: image height and width when building from a config.
     num_classes: classifier outputs when building from a config (the paper: 1000).
 
@@ -307,11 +229,26 @@ def _summary_row(name, cost, paper_params=None, paper_flops=None):
 _HEADER = ["model", "params", "paper", "FLOPs", "paper", "FLOPs incl. elementwise"]
 
 
-def _parse_groups(text):
-  text = text.strip().lower()
-  if text in ("", "none"):
-    return []
-  return [int(g) for g in text.split(",")]
+def _option_flags(parser: argparse.ArgumentParser) -> None:
+  """One flag per option of `spec.Architecture`, its doc as help."""
+  for name in spec.OPTION_NAMES:
+    value = spec.default(name)
+    if name == "attention_variant":
+      shown = ", ".join(f"'{op.name}' ({op.description})"
+                        for op in operators.all_operators() if op.attention)
+      help_text = f"the attention operator: {shown}. Default: {value!r}"
+    else:
+      help_text = f"{spec.OPTION_DOCS[name]} Default: {value!r}"
+    if isinstance(value, tuple):
+      help_text += " (comma-separated; 'none' for empty)"
+    parser.add_argument(f"--{name}", default=None, help=help_text.replace("%", "%%"))
+
+
+def architecture_from_flags(args: argparse.Namespace) -> spec.Architecture:
+  """The `Architecture` of the option flags given (the others default)."""
+  options = {name: spec.parse_option(name, getattr(args, name))
+             for name in spec.OPTION_NAMES if getattr(args, name) is not None}
+  return spec.Architecture(**options)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -321,16 +258,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                   "separately, one image) of a GSA-ResNet classifier.")
   parser.add_argument("--paper", action="store_true",
                       help="Table of all the paper's networks against its numbers.")
-  parser.add_argument("--model_id", type=int, default=50,
-                      help=f"one of {list(spec.BLOCK_REPEATS)}")
-  parser.add_argument("--width_variant", default=spec.DEFAULT_WIDTH_VARIANT,
-                      help=f"one of {list(spec.WIDTH_VARIANTS)}")
-  parser.add_argument("--attention_groups", default="1,2,3,4",
-                      help="comma-separated residual groups using attention; "
-                           "'none' for the convolutional ResNet")
-  parser.add_argument("--attention_variant", default=spec.DEFAULT_ATTENTION_VARIANT)
-  parser.add_argument("--num_heads", type=int, default=spec.DEFAULT_NUM_HEADS)
-  parser.add_argument("--max_relative_shift", type=int, default=None)
+  _option_flags(parser)
   parser.add_argument("--input_size", type=int, default=224)
   parser.add_argument("--num_classes", type=int, default=1000)
   parser.add_argument("--per_layer", action="store_true",
@@ -348,22 +276,19 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     print(format_table(rows))
     return
 
-  config = backbone_configs.GSAResNet(
-      model_id=args.model_id, width_variant=args.width_variant,
-      attention_groups=_parse_groups(args.attention_groups),
-      attention_variant=args.attention_variant, num_heads=args.num_heads,
-      max_relative_shift=args.max_relative_shift)
-  config.validate()
-  cost = count_params_and_flops(config, args.input_size, args.num_classes)
+  architecture = architecture_from_flags(args)
+  architecture.validate(input_size=(args.input_size, args.input_size),
+                        input_size_argument="--input_size")
+  cost = count_params_and_flops(architecture, args.input_size, args.num_classes)
   if args.per_layer:
     layer_rows = [["layer", "type", "params"] + list(KINDS)]
     for layer in cost.layers:
       layer_rows.append([layer.name, layer.layer_type, str(layer.params)] +
                         [str(layer.flops.get(kind, 0)) for kind in KINDS])
     print(format_table(layer_rows) + "\n")
-  groups = ",".join(map(str, config.attention_groups)) or "none"
-  name = (f"{config.model_id}/{config.width_variant}/{config.attention_variant}"
-          f"/groups={groups}@{args.input_size}")
+  groups = ",".join(map(str, architecture.attention_groups)) or "none"
+  name = (f"{architecture.model_id}/{architecture.width_variant}/"
+          f"{architecture.attention_variant}/groups={groups}@{args.input_size}")
   rows.append(_summary_row(name, cost))
   print(format_table(rows))
 

@@ -4,7 +4,8 @@ Shen, Bello, Vemulapalli, Jia, Chen, "Global Self-Attention Networks for Image
 Recognition". Each `Network` is one network of the paper with every number the paper
 gives for it, across its tables (a network appears in several: GSA-ResNet-50 is row 1
 of Tables 2, 4 and 5, "This work" of Table 3 and a column of Table 6), and the
-`gsa_keras.configs.backbones.GSAResNet` fields that build it.
+`gsa_keras.spec.Architecture` fields that build it. The operator registry
+(`gsa_keras.operators`) lists, per operator, the networks here that it reproduces.
 
 Units, as in the paper: ImageNet top-1 and top-5 accuracy and CIFAR-100 top-1 in
 percent; parameters in millions and FLOPs in billions for 1000 classes and 224x224
@@ -32,7 +33,7 @@ class Network:
   """One network of the paper and its numbers (see the module docstring for units)."""
   name: str
   description: str  # Where the paper has it: table and row.
-  backbone: Mapping  # `GSAResNet` config fields that build it.
+  backbone: Mapping  # `Architecture` (and `GSAResNet` config) fields that build it.
   top1: float
   top5: Optional[float] = None
   params_m: Optional[float] = None

@@ -4,7 +4,7 @@ Entry points (`train.py`, ...) import this module, then use the Model Garden's f
 `backbone.type: gsa_resnet` is a backbone, the experiments are `exp_factory` names.
 """
 
-# pylint: disable=unused-import
+# ruff: noqa: F401 - every import here is made for what importing it registers.
 # Model Garden's own registrations (backbones, tasks, experiments).
 from official.vision import registry_imports as _vision_registry_imports
 

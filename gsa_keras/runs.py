@@ -18,25 +18,15 @@ from typing import List, Optional, Sequence
 import tensorflow as tf
 
 from official.core import config_definitions as cfg
-from official.core import exp_factory
 from official.core import task_factory
 from official.core import train_utils
 
 from gsa_keras import checkpoints
-from gsa_keras import registry_imports  # pylint: disable=unused-import
+from gsa_keras import compat
+from gsa_keras import registry_imports
 
 CHECKPOINT_FLAG = "--checkpoint_path"
 RUN_PARAMS_FILE = "params.yaml"  # What training writes to its model_dir.
-
-
-class ExperimentParser(train_utils.ExperimentParser):
-  """The Model Garden parser, except that `runtime.tpu` from a YAML file is kept
-  unless `--tpu` is given (the stock parser overwrites it with the flag's None)."""
-
-  def parse_runtime(self, params):
-    if self._flags_obj.tpu is None:
-      return params
-    return super().parse_runtime(params)
 
 
 class _ParserFlags(types.SimpleNamespace):
@@ -48,9 +38,7 @@ class _ParserFlags(types.SimpleNamespace):
 
 def registered_experiments() -> List[str]:
   """The names of gsa_keras's registered experiments."""
-  # pylint: disable-next=protected-access
-  return sorted(name for name in exp_factory._REGISTERED_CONFIGS
-                if name.startswith("gsa_"))
+  return [name for name in compat.registered_experiments() if name.startswith("gsa_")]
 
 
 def load_params(experiment: str, config_files: Sequence[str] = (),
@@ -82,7 +70,7 @@ def load_params(experiment: str, config_files: Sequence[str] = (),
   for path in config_files:
     if not tf.io.gfile.exists(path):
       raise FileNotFoundError(f"--config_file: no file {path!r}.")
-  parser = ExperimentParser(_ParserFlags(
+  parser = train_utils.ExperimentParser(_ParserFlags(
       experiment=experiment, config_file=list(config_files),
       params_override=params_override, tpu=tpu, tf_data_service=tf_data_service))
   try:
@@ -93,7 +81,8 @@ def load_params(experiment: str, config_files: Sequence[str] = (),
         f"are {', '.join(registered_experiments())}.") from None
   try:
     params = parser.parse_config_file(params)
-    params = parser.parse_runtime(params)
+    if tpu is not None:  # Else `runtime.tpu` from the files stays (not set to None).
+      params = parser.parse_runtime(params)
     params = parser.parse_data_service(params)
     params = parser.parse_params_override(params)
   except KeyError as e:

@@ -41,6 +41,7 @@ from official.vision.utils import summary_manager
 
 from gsa_keras import checkpoints
 from gsa_keras import cli
+from gsa_keras import compat
 from gsa_keras import disk_space
 from gsa_keras import runs
 from gsa_keras.data import inputs
@@ -116,14 +117,11 @@ def _controller_class(params, model_dir: str, made: list):
   Each controller made is appended to `made` (for `_settle_async_saves`). Before
   training, one made with a trainer warns when `model_dir` lacks the space of
   `max_to_keep + 1` checkpoints (`disk_space.space_warning`, which says why a warning
-  and not an error). At the end of training, an asynchronous checkpoint write that
-  failed is raised: orbit's sync waits for it but does not raise, which left a last
-  checkpoint that failed to an `atexit` traceback and exit status 0.
+  and not an error).
   """
 
   class Controller(orbit.Controller):
-    """orbit.Controller that checks the disk before training and raises a failed
-    asynchronous checkpoint write at the end."""
+    """orbit.Controller that checks the disk before training."""
 
     def __init__(self, *args, **kwargs):
       super().__init__(*args, **kwargs)
@@ -138,37 +136,16 @@ def _controller_class(params, model_dir: str, made: list):
         if warning:
           logging.warning("%s", warning)
 
-    def _sync_on_async_checkpointing(self):
-      super()._sync_on_async_checkpointing()
-      error = _async_save_error(self)
-      if error is not None:
-        raise error
-
   return Controller
 
 
-def _async_save_error(controller):
-  """Waits for the controller's asynchronous checkpoint write, if any; returns the
-  error it failed with (and clears it, so that it is not raised again at exit)."""
-  manager = controller.checkpoint_manager
-  checkpoint = getattr(manager, "checkpoint", None)
-  # tf.train.Checkpoint keeps the error of a failed asynchronous write in its helper
-  # until the next save, or raises it from an atexit hook; there is no public way to
-  # read it.
-  helper = getattr(checkpoint, "_async_checkpointer_impl", None)
-  if helper is None:
-    return None
-  helper.sync()
-  try:
-    helper._check_async_thread_error()  # pylint: disable=protected-access
-  except Exception as e:  # pylint: disable=broad-except
-    return e
-  return None
-
-
 def _settle_async_saves(controllers):
-  """Waits for every controller's asynchronous checkpoint write; their errors."""
-  return [error for error in map(_async_save_error, controllers) if error is not None]
+  """Waits for every controller's asynchronous checkpoint write; the errors of those
+  that failed (cleared, so that they are not raised again at exit)."""
+  errors = (compat.async_checkpoint_error(getattr(controller.checkpoint_manager,
+                                                  "checkpoint", None))
+            for controller in controllers)
+  return [error for error in errors if error is not None]
 
 
 def _disk_full_error(error, params, mode: str, model_dir: str, controllers):
@@ -205,7 +182,15 @@ def train(params, mode: str, model_dir: str,
   controllers = []
   try:
     _train(params, mode, model_dir, enable_async_checkpointing, controllers)
-  except Exception as e:  # pylint: disable=broad-except
+    # orbit waits for the last asynchronous checkpoint write but does not raise its
+    # error, which would leave a failed last checkpoint to an `atexit` traceback and
+    # exit status 0.
+    failed = _settle_async_saves(controllers)
+    for error in failed[1:]:
+      logging.error("An asynchronous checkpoint write failed too: %s", error)
+    if failed:
+      raise failed[0]
+  except Exception as e:
     # Wait for a checkpoint still being written, before looking at the files.
     pending = _settle_async_saves(controllers)
     full = [error for error in [e] + pending if disk_space.is_disk_full(error)]
@@ -244,7 +229,7 @@ def _train(params, mode, model_dir, enable_async_checkpointing, controllers):
         enable_async_checkpointing=enable_async_checkpointing,
         controller_cls=_controller_class(params, model_dir, controllers))
   except RuntimeError as e:
-    if not str(e).startswith("The loss value is"):  # The Model Garden's recovery.
+    if not compat.is_loss_blow_up(e):
       raise
     trainer = params.trainer
     raise LossBlowUpError(

@@ -115,12 +115,12 @@ def _walk(model):
 def gsa_layer_names(model) -> List[str]:
   """The names of the GSA modules of `model`, in the order they run."""
   return [layer.name for _, layer in _walk(model)
-          if isinstance(layer, definitions.GlobalSelfAttention)]
+          if isinstance(layer, definitions.GlobalSelfAttentionDefinition)]
 
 
 def _find_gsa_layer(model, name: Optional[str]):
   modules = [(owner, layer) for owner, layer in _walk(model)
-             if isinstance(layer, definitions.GlobalSelfAttention)]
+             if isinstance(layer, definitions.GlobalSelfAttentionDefinition)]
   if not modules:
     raise ValueError("The model has no GlobalSelfAttention layer.")
   if name is None:
@@ -146,7 +146,7 @@ def layer_features(model, layer_name: Optional[str], images) -> Tuple[object, tf
   must take the images as its input, as Model Garden backbones do.
   """
   owner, layer = _find_gsa_layer(model, layer_name)
-  keras_module = layer._keras  # pylint: disable=protected-access
+  keras_module = layer._keras
   extractor = keras_module.Model(owner.inputs, _first_call_input(layer))
   return layer, extractor(images, training=False)
 
@@ -220,9 +220,9 @@ def save_attention_maps(maps: AttentionMaps, out_dir: str) -> List[str]:
   Returns:
     The paths written, `out_dir/<layer>_<kind>.png`.
   """
-  import matplotlib  # pylint: disable=g-import-not-at-top
+  import matplotlib
   matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  import matplotlib.pyplot as plt
 
   os.makedirs(out_dir, exist_ok=True)
   gray = maps.image.mean(axis=-1)
@@ -270,7 +270,7 @@ def _parse_pixel(text: str) -> Tuple[int, int]:
   try:
     row, column = (int(v) for v in text.split(","))
   except ValueError:
-    raise ValueError(f"--pixel must be 'row,column' (two integers), got {text!r}.")
+    raise ValueError(f"--pixel must be 'row,column' (two integers), got {text!r}.") from None
   return row, column
 
 

@@ -75,7 +75,6 @@ def evaluate(model_dir: str, data: str, batch_size: int = 500,
              experiment: str = "gsa_resnet_fashion_mnist") -> Dict:
   """`logit_statistics` of the latest checkpoint in `model_dir` (a run of
   `experiment`, configured by its own params.yaml) on the TFRecord `data`."""
-  # pylint: disable=g-import-not-at-top
   import tensorflow as tf
   from official.core import task_factory
   from gsa_keras import runs
@@ -111,7 +110,6 @@ def write_batches(params, path: str, count: int = 16,
                   class_names: Sequence[str] = ()) -> str:
   """Draws the first `count` images of the task's first training and evaluation
   batches (normalisation undone) to the PNG `path`."""
-  # pylint: disable=g-import-not-at-top
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -157,7 +155,6 @@ def main(argv=None) -> None:
   parser.add_argument("--params_override", default="")
   args = parser.parse_args(argv)
   if args.batches:
-    # pylint: disable=g-import-not-at-top
     from gsa_keras import runs
     from gsa_keras.data import fashion_mnist
     params = runs.load_params(args.experiment, args.config_file, args.params_override)

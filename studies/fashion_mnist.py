@@ -47,12 +47,13 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
+from studies import report
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "official_configs" / "fashion_mnist"
 EXPERIMENT = "gsa_resnet_fashion_mnist"
 RUNS_DIR = "runs"
 MODEL_DIRS = "model_dirs"
-BATCHES_PNG = "batches.png"
 _PROG = "studies.fashion_mnist"
 # Orbit's log line at the end of an evaluation.
 _EVAL_TIME = re.compile(r"^ *eval \| step: +\d+ \|.*eval time: +([0-9.]+) sec", re.M)
@@ -114,7 +115,7 @@ def default_settings(quick: bool, steps: Optional[int],
                      evaluations: Optional[int] = None) -> Settings:
   """The experiment's recipe, or a few steps on a few images for `--quick`; with
   `evaluations` validations per run (default: the recipe's)."""
-  from gsa_keras.configs import fashion_mnist as fm_config  # pylint: disable=g-import-not-at-top
+  from gsa_keras.configs import fashion_mnist as fm_config
   if quick:
     steps = steps or 4
     return Settings(steps=steps, batch_size=8, eval_batch_size=32,
@@ -150,7 +151,7 @@ def _write_json(path: pathlib.Path, data) -> None:
 
 def prepare_data(source: str, data_dir: str, settings: Settings) -> Dict[str, int]:
   """Converts the IDX files if a split is missing; returns {split: image count}."""
-  from gsa_keras.data import fashion_mnist  # pylint: disable=g-import-not-at-top
+  from gsa_keras.data import fashion_mnist
   paths = {s: fashion_mnist.file_path(data_dir, s) for s in fashion_mnist.SPLITS}
   if not all(os.path.exists(p) for p in paths.values()):
     _log(f"converting {source} -> {data_dir}")
@@ -164,7 +165,7 @@ def prepare_data(source: str, data_dir: str, settings: Settings) -> Dict[str, in
 
 def checkpoint_step(model_dir: pathlib.Path) -> int:
   """The global step of the latest checkpoint in `model_dir` (0 if none)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
   latest = tf.train.latest_checkpoint(str(model_dir)) if model_dir.is_dir() else None
   if not latest:
     return 0
@@ -173,7 +174,7 @@ def checkpoint_step(model_dir: pathlib.Path) -> int:
 
 def scalars(event_dir: pathlib.Path, tag: str) -> List[tuple]:
   """[(wall_time, step, value)] of a scalar summary `tag` under `event_dir`."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
   values = []
   for path in sorted(event_dir.glob("events.out.tfevents.*")):
     for event in tf.compat.v1.train.summary_iterator(str(path)):
@@ -186,7 +187,7 @@ def scalars(event_dir: pathlib.Path, tag: str) -> List[tuple]:
 
 def _overrides(settings: Settings, data_dir: str, seed: int, train_steps: int,
                validation_count: int) -> str:
-  from gsa_keras.data import fashion_mnist  # pylint: disable=g-import-not-at-top
+  from gsa_keras.data import fashion_mnist
   eval_batch = min(settings.eval_batch_size, validation_count)
   values = {
       "task.train_data.input_path": fashion_mnist.file_path(data_dir, "train"),
@@ -278,7 +279,7 @@ def learning_curve(model_dir: pathlib.Path, steps_per_epoch: float) -> List[dict
 def _test(model_dir: pathlib.Path, data_dir: str, eval_batch_size: int) -> tuple:
   """Evaluates the run's last checkpoint on the test split in its own process
   (`studies.evaluation`); returns (its record, wall seconds)."""
-  from gsa_keras.data import fashion_mnist  # pylint: disable=g-import-not-at-top
+  from gsa_keras.data import fashion_mnist
   path = model_dir / "test.json"
   command = [sys.executable, "-m", "studies.evaluation", f"--model_dir={model_dir}",
              f"--data={fashion_mnist.file_path(data_dir, 'test')}", f"--out={path}",
@@ -393,11 +394,10 @@ def run_one(arm: Arm, seed: int, out: pathlib.Path, settings: Settings, data_dir
 def arm_costs(arm: Arm) -> dict:
   """Trainable parameters and FLOPs (the paper's count) of the arm's classifier, for
   one image of the experiment's input size."""
-  # pylint: disable=g-import-not-at-top
   from official.core import exp_factory
   from official.modeling import hyperparams
   from gsa_keras import flops
-  from gsa_keras import registry_imports  # pylint: disable=unused-import
+  from gsa_keras import registry_imports
   params = exp_factory.get_exp_config(EXPERIMENT)
   params = hyperparams.override_params_dict(params, str(arm.config_file),
                                             is_strict=True)
@@ -453,7 +453,7 @@ def _positive(text: str) -> int:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-  from gsa_keras.data import fashion_mnist  # pylint: disable=g-import-not-at-top
+  from gsa_keras.data import fashion_mnist
   parser = argparse.ArgumentParser(
       prog=f"python -m {_PROG}", description=__doc__.splitlines()[0],
       formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -494,8 +494,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict:
   """Runs the study; returns the aggregated results (also written to --out)."""
   args = parse_args(argv)
-  # pylint: disable=g-import-not-at-top
-  from studies import report
   out = pathlib.Path(args.out).resolve()
   settings = default_settings(args.quick, args.steps, args.evaluations)
   data_dir = args.data_dir or (str(out / "quick_data") if args.quick else None)
@@ -509,7 +507,7 @@ def main(argv=None) -> dict:
   except (ValueError, OSError) as e:
     raise SystemExit(f"{_PROG}: error: {e}") from None
 
-  batches = out / BATCHES_PNG
+  batches = out / report.BATCHES_PNG
   (out / MODEL_DIRS).mkdir(exist_ok=True)
   if not batches.exists():
     _run_process([sys.executable, "-m", "studies.evaluation", f"--batches={batches}",

@@ -14,7 +14,8 @@ part's output over the batch: 1 for a linear part, 2 for a quadratic one. Three 
   batch norm after it, the row attention `(Q P^W) BN(Y^H)` and the module's output
   `Y^C + Y^W` (eq. 8); in evaluation mode (the batch norm's moving statistics, set
   by training-mode batches of the same distribution first) and in training mode; and
-  the module's output for every Table 4 variant (`gsa_keras.spec.GSA_VARIANTS`);
+  the module's output for every Table 4 variant (the registered operators of the GSA
+  family, `gsa_keras.operators`);
 - one bottleneck block as the network builds it (`gsa_keras.network.ResNetBuilder`:
   1x1 conv, BN, ReLU, attention, BN, ReLU, 1x1 conv, BN, identity shortcut, ReLU),
   for the GSA module, its Table 4 variants and a 3x3 convolution, each part;
@@ -49,6 +50,9 @@ BLOCK_FILTERS = 32
 # of the initial statistics remains).
 CALIBRATION_BATCHES = 20
 CALIBRATION_MOMENTUM = 0.5
+# The block's batch norms: the GSA layer's own default, with which the committed
+# measurement was made.
+BLOCK_NORM_EPSILON = 1e-3
 # The layer's terms, in the order Appendix B computes them.
 LAYER_PARTS = ("content", "column", "column_norm", "row", "module")
 BLOCK_PARTS = ("attention_input", "spatial", "spatial_norm", "residual", "block")
@@ -96,15 +100,16 @@ def _calibrate(model, shape, seed: int) -> None:
 # -- One GSA module. ------------------------------------------------------------------------
 
 
-def gsa_layer(seed: int, variant: str = "gsa"):
+def gsa_layer(seed: int, variant: str = "gsa", query_normalization=None):
   """A tf_keras `GlobalSelfAttention` of the Table 4 `variant` for `LAYER_SHAPE`
-  inputs, with its batch norm's moving statistics set by `_calibrate`."""
-  # pylint: disable=g-import-not-at-top
+  inputs (queries normalised by `query_normalization`), with its batch norm's moving
+  statistics set by `_calibrate`."""
   import tf_keras
   from gsa_keras.layers import tf_keras as gsa_layers
   tf_keras.utils.set_random_seed(seed)
   layer = gsa_layers.GlobalSelfAttention.from_variant(
-      variant, LAYER_SHAPE[-1], num_heads=8, norm_momentum=CALIBRATION_MOMENTUM)
+      variant, LAYER_SHAPE[-1], num_heads=8, norm_momentum=CALIBRATION_MOMENTUM,
+      query_normalization=query_normalization)
   _calibrate(layer, LAYER_SHAPE, seed)
   return layer
 
@@ -118,7 +123,6 @@ def layer_terms(layer, inputs, training: bool) -> Dict[str, object]:
   the row attention, 'column' is the positional output; with only one axis there is no
   batch norm). Per-head tensors `(b, x, y, n, v)`, 'module' `(b, x, y, filters)`.
   """
-  # pylint: disable=g-import-not-at-top,protected-access
   import tensorflow as tf
   from gsa_keras import ops
   inputs = tf.convert_to_tensor(inputs)
@@ -162,21 +166,23 @@ def bottleneck_block(seed: int, variant: str = "gsa"):
   The last batch norm starts at gamma = 1 (`zero_init_residual=False`), so that the
   residual branch of an untrained block is not zero.
   """
-  # pylint: disable=g-import-not-at-top,protected-access
   import tf_keras
   from gsa_keras import network
   from gsa_keras import spec
   tf_keras.utils.set_random_seed(seed)
   attention = variant != CONVOLUTION
-  builder = network.ResNetBuilder(
-      tf_keras, model_id=26, attention_variant=variant if attention else "gsa",
-      zero_init_residual=False, norm_momentum=CALIBRATION_MOMENTUM)
+  architecture = spec.Architecture(
+      model_id=26, attention_variant=variant if attention else spec.default(
+          "attention_variant"),
+      zero_init_residual=False, norm_momentum=CALIBRATION_MOMENTUM,
+      norm_epsilon=BLOCK_NORM_EPSILON)
+  builder = network.ResNetBuilder(tf_keras, architecture)
   group = spec.GroupSpec(number=1, filters=BLOCK_FILTERS, output_filters=BLOCK_SHAPE[-1],
                          repeats=2, use_attention=attention, downsample=False)
   inputs = tf_keras.Input(BLOCK_SHAPE[1:])
   outputs = builder._bottleneck_block(inputs, group, 1, 0.0)
   name = "group1_block2"
-  spatial = f"{name}_attention" if attention else f"{name}_conv2"
+  spatial = f"{name}_{builder.spatial_operator(group).layer_suffix}"
   model = tf_keras.Model(inputs, outputs)
   parts = {
       "attention_input": model.get_layer(spatial).input,
@@ -197,7 +203,7 @@ def measure_block(seed: int, variant: str = "gsa", training: bool = False,
   (the last batch norm: the residual branch) and 'block' (after the sum and ReLU);
   for 'spatial', 'spatial_norm' and 'residual' also 'degrees': their growth relative
   to that of 'attention_input' (`degrees`)."""
-  import tf_keras  # pylint: disable=g-import-not-at-top
+  import tf_keras
   model, parts = bottleneck_block(seed, variant)
   probe = tf_keras.Model(model.inputs, list(parts.values()))
   inputs = _inputs(BLOCK_SHAPE, seed)
@@ -228,9 +234,9 @@ def _blocks(model):
   """[(block name, owning model, spatial operator, block sum)] of a GSA-ResNet (or
   ResNet) classifier, in the order they run: the spatial operator is the block's
   attention module, or its 3x3 convolution in a convolutional group."""
-  from gsa_keras import visualize  # pylint: disable=g-import-not-at-top
+  from gsa_keras import visualize
   blocks = []
-  for owner, layer in visualize._walk(model):  # pylint: disable=protected-access
+  for owner, layer in visualize._walk(model):
     if layer.name.startswith("group") and layer.name.endswith("_add"):
       block = layer.name[:-len("_add")]
       names = {each.name for each in owner.layers}
@@ -243,7 +249,6 @@ def _blocks(model):
 def network_images(params, count: int):
   """The first `count` images (normalised, as the network takes them) of the run's
   validation data, and their labels."""
-  # pylint: disable=g-import-not-at-top
   from official.core import task_factory
   from gsa_keras.data import inputs as data_inputs
   task_config = params.task
@@ -280,7 +285,6 @@ def measure_network(model, images, scales: Sequence[float] = SCALES,
     image's largest |logit| (inf if one is not finite); given integer `labels`,
     'top1': the accuracy at each scale.
   """
-  # pylint: disable=g-import-not-at-top
   import tensorflow as tf
   import tf_keras
   blocks = _blocks(model)
@@ -344,7 +348,7 @@ def measure_run(checkpoint_path: str, experiment: str, images: int,
                 scales: Sequence[float] = SCALES) -> Dict[str, object]:
   """`measure_network` of a `gsa_keras.train` run's checkpoint on its validation
   images, with the run's top-1 at each scale."""
-  from gsa_keras import runs  # pylint: disable=g-import-not-at-top
+  from gsa_keras import runs
   params = runs.load_params(experiment, runs.run_config_files(checkpoint_path))
   model = runs.load_model(params, checkpoint_path)
   pixels, labels = network_images(params, images)
@@ -498,15 +502,15 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
   scales = [float(s) for s in args.scales.split(",")]
   if len(scales) < 2 or any(b <= a for a, b in zip(scales, scales[1:])) or scales[0] <= 0:
     parser.error(f"--scales: at least two increasing positive numbers, got {args.scales!r}")
-  # pylint: disable=g-import-not-at-top
-  from gsa_keras import spec
+  from gsa_keras import operators
+  table4 = tuple(operators.family_options(operators.GSA))
   if args.quick:
     seeds, variants, images = range(2), ("gsa", "content", "positional"), 32
   else:
-    variants = tuple(args.variants.split(",")) if args.variants else tuple(spec.GSA_VARIANTS)
+    variants = tuple(args.variants.split(",")) if args.variants else table4
     for variant in variants:
-      if variant not in spec.GSA_VARIANTS:
-        parser.error(f"--variants: {variant!r} is not one of {list(spec.GSA_VARIANTS)}")
+      if variant not in table4:
+        parser.error(f"--variants: {variant!r} is not one of {list(table4)}")
     seeds, images = range(args.seeds), args.images
   record = run_study(list(seeds), variants, scales)
   record["networks"] = [measure_run(path, args.experiment, images, scales)

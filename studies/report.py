@@ -1,6 +1,6 @@
-"""The Fashion-MNIST study's report: results.json, results.md, learning curves and
-Fig. 2-style plots.
+"""The Fashion-MNIST study's report: results.json, results.md and the plots.
 
+The plots are the learning curves and Fig. 2-style top-1 against cost.
 `python -m studies.report OUT` draws them again from the per-run records in
 `OUT/runs/*.json`. results.md is the generated page the docs link to; with
 `--convergence OUT_2X` it also compares the arms with a study of the same arms at
@@ -16,10 +16,11 @@ from typing import Dict, List, Optional, Sequence
 
 import matplotlib
 
-from benchmarks import machine as machine_description
+from reports import machine as machine_description
+from reports import tables
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import matplotlib.pyplot as plt
 
 RESULTS_JSON = "results.json"
 REPORT_MD = "results.md"
@@ -48,7 +49,7 @@ CLAIMS = (
 
 
 def machine(load_average: Optional[float] = None) -> dict:
-  """What the study ran on (`benchmarks.machine.describe`)."""
+  """What the study ran on (`reports.machine.describe`)."""
   return machine_description.describe(load_average)
 
 
@@ -159,12 +160,6 @@ def _fmt(stat: dict, scale: float = 1.0, digits: int = 2) -> str:
   return text
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-  return "\n".join(lines)
-
-
 _NOISE_NOTE = (
     "Standard error of the difference from the seeds' spread; an arm with one seed "
     "counts with the seed-to-seed std pooled over the arms with several. A claim "
@@ -189,7 +184,7 @@ def claims_table(rows: Sequence[dict], arms: Dict[str, dict]) -> str:
         f"{c['measured']:+.2f}" + (f" ± {c['standard_error']:.2f}"
                                    if c["standard_error"] is not None else ""),
         c["verdict"], pair("validation_loss", 3), pair("max_abs_logit", 3)])
-  return table(
+  return tables.markdown(
       ["Claim", "Arms a - b", "Paper (top-1 points)", "Top-1 of a (%, seeds)",
        "Top-1 of b (%, seeds)", "Measured a - b (± std. error)", "Verdict",
        "Validation loss a / b", "Largest test \\|logit\\| a / b"], body)
@@ -218,9 +213,10 @@ def arms_table(arms: Dict[str, dict]) -> str:
         _fmt(arm["images_per_second"], 1, 0),
         _minutes_per_epoch(arm["images_per_second"]["mean"]),
         f"{min(load):.1f}-{max(load):.1f}" if load else "-"])
-  return table(["Arm", "Paper", "Seeds", "Test top-1 (%)", "Validation top-1 (%)",
-                "Validation loss", "Largest test \\|logit\\|", "Params (M)",
-                "FLOPs (M)", "Images/s", "Min/epoch", "Load avg"], rows)
+  return tables.markdown(
+      ["Arm", "Paper", "Seeds", "Test top-1 (%)", "Validation top-1 (%)",
+       "Validation loss", "Largest test \\|logit\\|", "Params (M)", "FLOPs (M)",
+       "Images/s", "Min/epoch", "Load avg"], rows)
 
 
 def convergence_table(results: dict, longer: dict) -> str:
@@ -233,8 +229,8 @@ def convergence_table(results: dict, longer: dict) -> str:
     rows.append([f"`{name}`", f"{base['epochs']:g}", _fmt(base["top1"], 100),
                  f"{more['epochs']:g}", _fmt(more["top1"], 100),
                  f"{100 * (more['top1']['mean'] - base['top1']['mean']):+.2f}"])
-  return table(["Arm", "Epochs", "Test top-1 (%)", "Epochs (longer)",
-                "Test top-1 (%)", "Change (points)"], rows)
+  return tables.markdown(["Arm", "Epochs", "Test top-1 (%)", "Epochs (longer)",
+                          "Test top-1 (%)", "Change (points)"], rows)
 
 
 def markdown(results: dict) -> str:
@@ -278,10 +274,10 @@ def markdown(results: dict) -> str:
            f"{r['load_average_start']} / {r['load_average_end']}",
            ", ".join(str(s) for s in r["resumed_from_steps"]) or "-"]
           for r in results["runs"]]
-  lines.append(table(["Arm", "Seed", "Test top-1 (%)", "Validation top-1 (%)",
-                      "Validation loss", "Largest \\|logit\\|", "Train (min)",
-                      "Images/s", "Eval (s)", "Load start / end",
-                      "Resumed from step"], rows))
+  lines.append(tables.markdown(
+      ["Arm", "Seed", "Test top-1 (%)", "Validation top-1 (%)", "Validation loss",
+       "Largest \\|logit\\|", "Train (min)", "Images/s", "Eval (s)",
+       "Load start / end", "Resumed from step"], rows))
   lines += ["", "Plots: " + ", ".join(f"`{name}`" for name in PLOTS), ""]
   return "\n".join(lines)
 

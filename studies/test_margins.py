@@ -41,7 +41,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from benchmarks import machine
+from reports import machine
 
 
 def parse_seeds(text: str) -> List[int]:
@@ -75,10 +75,10 @@ def build_short_fit_model(keras, layers, width: int = 32, num_heads: int = 4,
 def short_fit(seed: int, epochs: int = 5, norm_momentum=None) -> Dict[str, float]:
   """Fits the short fit's model with `seed`; returns the four accuracies of the module
   docstring."""
-  import keras  # pylint: disable=g-import-not-at-top
-  from gsa_keras.applications import load_digits  # pylint: disable=g-import-not-at-top
-  from gsa_keras.layers import keras3 as layers  # pylint: disable=g-import-not-at-top
-  from gsa_keras.layers import recalibrate_batch_norm  # pylint: disable=g-import-not-at-top
+  import keras
+  from gsa_keras.applications import load_digits
+  from gsa_keras.layers import keras3 as layers
+  from gsa_keras.layers import recalibrate_batch_norm
   (x_train, y_train), (x_val, y_val) = load_digits()
   keras.utils.set_random_seed(seed)
   model = build_short_fit_model(keras, layers, norm_momentum=norm_momentum)
@@ -142,8 +142,8 @@ def bars_fit(keras, layers, seed: int) -> Dict[str, float]:
 
 def keras_fit(seed: int) -> Dict[str, float]:
   """The README's Keras-models example with `seed`: validation top-1."""
-  import keras  # pylint: disable=g-import-not-at-top
-  from gsa_keras.applications import GSAResNet26, load_digits  # pylint: disable=g-import-not-at-top
+  import keras
+  from gsa_keras.applications import GSAResNet26, load_digits
   (x_train, y_train), (x_val, y_val) = load_digits()
   keras.utils.set_random_seed(seed)
   model = GSAResNet26(input_shape=(32, 32, 3), classes=10)
@@ -155,7 +155,6 @@ def keras_fit(seed: int) -> Dict[str, float]:
 
 
 def _flavour(name: str):
-  # pylint: disable=g-import-not-at-top
   if name == "keras3":
     import keras
     from gsa_keras.layers import keras3 as layers

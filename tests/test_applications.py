@@ -1,6 +1,8 @@
 """GSA-ResNet for Keras users: parameters, Model Garden checkpoints and Keras habits."""
 
+import inspect
 import os
+import pydoc
 import re
 import subprocess
 import sys
@@ -12,7 +14,9 @@ import tensorflow as tf
 
 from gsa_keras import classifier
 from gsa_keras import runs
+from gsa_keras import spec
 from gsa_keras.applications import keras3 as applications
+from gsa_keras.applications import models
 from gsa_keras.applications import tf_keras as tf_keras_applications
 from gsa_keras.configs import backbones as backbone_configs
 from gsa_keras.data import digits
@@ -83,6 +87,58 @@ def test_input_tensor():
   assert model.inputs[0] is images and model.output.shape[1:] == (3,)
 
 
+# -- A public API people can see. ------------------------------------------------------
+
+def _words(text):
+  return " ".join(text.split())
+
+
+@pytest.mark.parametrize("module", [applications, tf_keras_applications],
+                         ids=["keras3", "tf_keras"])
+def test_help_and_signature_show_every_argument_with_its_doc(module):
+  source = inspect.getsource(module)
+  for name in list(models.VARIANTS) + ["from_architecture"]:
+    constructor = getattr(module, name)
+    assert f"\ndef {name}(" in source  # A real function: grep and IDEs find it.
+    assert (constructor.__module__, constructor.__name__) == (module.__name__, name)
+    options = [o for o in spec.OPTION_NAMES
+               if name == "from_architecture" or o not in models.FIXED_OPTIONS]
+    expected = ([] if name in models.VARIANTS else ["architecture"]) + [
+        n for n, _, _ in models.KERAS_ARGUMENTS] + options + ["name"]
+    signature = inspect.signature(constructor)
+    assert list(signature.parameters) == expected
+    for option in options:
+      assert signature.parameters[option].default == spec.default(option)
+      assert signature.parameters[option].kind == inspect.Parameter.KEYWORD_ONLY
+    text = pydoc.render_doc(constructor, renderer=pydoc.plaintext)
+    for parameter in expected:
+      assert re.search(rf"^ +{parameter}: \S", text, re.M), (name, parameter)
+    for option in options:
+      assert _words(spec.OPTION_DOCS[option]) in _words(text), (name, option)
+
+
+def test_unknown_and_fixed_options_are_type_errors():
+  with pytest.raises(TypeError, match="attention_group"):
+    applications.GSAResNet26(attention_group=(3, 4))
+  with pytest.raises(TypeError, match="model_id"):
+    applications.GSAResNet50(model_id=26)  # The name fixes the depth.
+
+
+def test_from_architecture_and_stochastic_depth():
+  architecture = spec.Architecture(model_id=26, attention_groups=(3, 4),
+                                   stochastic_depth_drop_rate=0.2)
+  model = applications.from_architecture(architecture, input_shape=(32, 32, 3),
+                                         classes=10)
+  assert model.name == "gsa_resnet26"
+  drops = [layer for layer in model.layers if layer.name.endswith("_drop")]
+  assert len(drops) == sum(spec.BLOCK_REPEATS[26])
+  assert drops[-1].rate == pytest.approx(0.2)
+  same = applications.GSAResNet26(input_shape=(32, 32, 3), classes=10,
+                                  attention_groups=(3, 4),
+                                  stochastic_depth_drop_rate=0.2)
+  assert [w.shape for w in same.weights] == [w.shape for w in model.weights]
+
+
 # -- Model Garden checkpoints. -------------------------------------------------------
 
 @pytest.mark.parametrize("where", ["model_dir", "prefix"])
@@ -122,7 +178,7 @@ def test_a_mismatched_run_names_what_differs(garden_run, constructor, arguments,
 
 def test_nothing_is_partly_loaded(garden_run):
   """A network that passes the config check but not the weights: no weight changes."""
-  from gsa_keras.applications import garden_weights  # pylint: disable=g-import-not-at-top
+  from gsa_keras.applications import garden_weights
   run = garden_weights.read_run(garden_run["model_dir"])
   model = applications.GSAResNet26(input_shape=DIGITS_SHAPE, classes=10, num_heads=4)
   before = [w.numpy().copy() for w in model.weights]
@@ -219,7 +275,7 @@ def test_jit_fit_step_under_mixed_bfloat16():
 
 
 def applications_digits():
-  from gsa_keras import applications as public  # pylint: disable=g-import-not-at-top
+  from gsa_keras import applications as public
   return public.load_digits()
 
 

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from official.core import exp_factory
 
-from gsa_keras import registry_imports  # pylint: disable=unused-import
+from gsa_keras import registry_imports
 from gsa_keras.data import digits
 from gsa_keras.data import inputs
 
@@ -56,7 +56,7 @@ def test_writing_is_deterministic_and_idempotent(written, tmp_path):
 
 def test_upsampling_keeps_the_digit():
   """Each 4x4 block of the 32x32 image tracks its 8x8 source pixel (scaled to 255)."""
-  from sklearn import datasets  # pylint: disable=g-import-not-at-top
+  from sklearn import datasets
   source = datasets.load_digits().images[:50]
   images = digits.upsample(source)
   assert images.shape == (50, 32, 32, 3) and images.dtype == np.uint8

@@ -13,10 +13,10 @@ import subprocess
 
 import pytest
 import tensorflow as tf
-from tensorflow.python.ops import io_ops  # What the checkpoint saver writes with.
 
 from gsa_keras import checkpoints
 from gsa_keras import cli
+from gsa_keras import compat
 from gsa_keras import disk_space
 from gsa_keras import runs
 from gsa_keras import train
@@ -56,7 +56,8 @@ def _train(model_dir, asynchronous):
 def _fail_checkpoint_write(monkeypatch, failing_prefix):
   """The checkpoint write whose shard prefix lies under `<failing_prefix>_temp/`
   leaves a partial file there and fails as a full disk does; returns the calls."""
-  save_v2 = io_ops.save_v2
+  owner, name = compat.checkpoint_shard_writer()
+  save_v2 = getattr(owner, name)
   calls = []
 
   def full_disk_save_v2(prefix, *args, **kwargs):
@@ -71,7 +72,7 @@ def _fail_checkpoint_write(monkeypatch, failing_prefix):
           None, None, f"{partial}; No space left on device [Op:SaveV2]")
     return save_v2(prefix, *args, **kwargs)
 
-  monkeypatch.setattr(io_ops, "save_v2", full_disk_save_v2)
+  monkeypatch.setattr(owner, name, full_disk_save_v2)
   return calls
 
 

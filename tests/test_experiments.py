@@ -5,11 +5,18 @@ Each YAML is loaded the way `gsa_keras.train` loads it (strict override: unknown
 fail), validated, and its model is built, so no file can rot. A YAML that reproduces a
 network of the paper must be that network of `gsa_keras.paper`, quote its numbers, and
 build a backbone with its exact parameter count.
+
+The recipes live in the registered experiments; a YAML holds only what its row changes,
+usually the backbone, so a recipe is changed in one place. A key whose value is the
+experiment's default fails unless the file says why it repeats it, with
+`# repeats the default: <reason>` on the key or on a key above it. The defaults compared
+are the experiments' before any file or flag (`--tpu` sets `runtime.tpu` after the files).
 """
 
 import math
 import os
 import re
+import textwrap
 
 import pytest
 
@@ -17,7 +24,7 @@ from official.core import exp_factory
 from official.core import task_factory
 
 from gsa_keras import paper
-from gsa_keras import registry_imports  # pylint: disable=unused-import
+from gsa_keras import registry_imports
 from gsa_keras.configs import backbones
 from gsa_keras.configs import experiments
 from tests.support import experiment_configs
@@ -219,3 +226,110 @@ def test_finetuning_backbone_matches_its_pretrained_run(path):
   assert (finetune.task.model.backbone.as_dict() ==
           imagenet.task.model.backbone.as_dict())
   assert finetune.task.model.input_size == imagenet.task.model.input_size
+
+
+# Overrides only: the registered experiments hold the recipes.
+ONLY_THE_BACKBONE = "this file changes only the backbone"
+
+
+@pytest.mark.parametrize("path", YAMLS, ids=lambda p: str(p.relative_to(REPO)))
+def test_yaml_holds_only_what_differs_from_its_experiment(path):
+  problems = experiment_configs.override_problems(path)
+  assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in YAMLS if ONLY_THE_BACKBONE in _header_text(p)],
+    ids=lambda p: str(p.relative_to(REPO)))
+def test_yaml_that_says_so_changes_only_the_backbone(path):
+  changed = [o.key for o in experiment_configs.overrides(path) if not o.repeats_default]
+  assert all(key.startswith("task.model.backbone.") for key in changed), changed
+
+
+def test_every_paper_row_says_it_changes_only_the_backbone():
+  """The ImageNet, CIFAR-100 and Fashion-MNIST rows share their experiment's recipe."""
+  rows = [p for p in YAMLS if p.relative_to(REPO / "official_configs").parts[0]
+          in ("imagenet", "cifar100", "fashion_mnist")]
+  assert rows and all(ONLY_THE_BACKBONE in _header_text(p) for p in rows)
+
+
+def _yaml(tmp_path, body, experiment="gsa_resnet_imagenet"):
+  path = tmp_path / "row.yaml"
+  path.write_text(f"# Experiment: {experiment}\n" + textwrap.dedent(body))
+  return path
+
+
+def test_a_key_that_repeats_the_default_fails(tmp_path):
+  path = _yaml(tmp_path, """\
+      task:
+        model:
+          backbone:
+            gsa_resnet:
+              model_id: 101
+              num_heads: 8
+        losses:
+          l2_weight_decay: 0.0001
+      """)
+  problems = experiment_configs.override_problems(path)
+  assert len(problems) == 2, problems
+  assert re.match(r"row\.yaml:7: task\.model\.backbone\.gsa_resnet\.num_heads: 8 is "
+                  r"the experiment's default", problems[0])
+  assert "task.losses.l2_weight_decay: 0.0001" in problems[1]  # 1e-4 in Python.
+
+
+def test_values_are_compared_as_the_config_reads_them(tmp_path):
+  """A list repeats a tuple default, an int a float one; runtime keys count too."""
+  path = _yaml(tmp_path, """\
+      runtime:
+        distribution_strategy: tpu
+        mixed_precision_dtype: bfloat16
+      task:
+        model:
+          input_size: [224, 224, 3]
+        train_data:
+          crop_area_range: [0.08, 1]
+      """)
+  assert [o.key for o in experiment_configs.overrides(path) if o.repeats_default] == [
+      "runtime.distribution_strategy", "runtime.mixed_precision_dtype",
+      "task.model.input_size", "task.train_data.crop_area_range"]
+
+
+def test_a_repeated_default_with_a_reason_passes(tmp_path):
+  """The reason is on the key's line or above it; on a mapping it covers the keys below."""
+  path = _yaml(tmp_path, """\
+      trainer:
+        # repeats the default: the row is defined by its step count.
+        train_steps: 56250
+        optimizer_config:  # repeats the default: the paper's schedule, spelled out.
+          learning_rate:
+            type: cosine
+            cosine:
+              decay_steps: 56250
+      """)
+  assert experiment_configs.override_problems(path) == []
+  reasons = {o.key: o.reason for o in experiment_configs.overrides(path)}
+  assert reasons["trainer.train_steps"] == "the row is defined by its step count."
+  assert reasons["trainer.optimizer_config.learning_rate.cosine.decay_steps"] == (
+      "the paper's schedule, spelled out.")
+
+
+def test_a_marker_needs_a_reason(tmp_path):
+  path = _yaml(tmp_path, """\
+      trainer:
+        train_steps: 56250  # repeats the default:
+      """)
+  (problem,) = experiment_configs.override_problems(path)
+  assert "the comment has no reason" in problem
+
+
+def test_a_marker_on_a_key_that_differs_fails(tmp_path):
+  path = _yaml(tmp_path, """\
+      trainer:
+        train_steps: 1000  # repeats the default: it does not.
+      """)
+  (problem,) = experiment_configs.override_problems(path)
+  assert "is not the default" in problem
+
+
+def test_a_yaml_with_nothing_to_override(tmp_path):
+  assert experiment_configs.overrides(_yaml(tmp_path, "{}\n")) == []

@@ -89,7 +89,7 @@ def test_signatures_inputs_and_outputs(exported):
 
 def test_saved_model_holds_no_keras_layer_traces(exported):
   """The export saves the signatures' functions, not a trace of every Keras layer's
-  call (`export_lib._without_keras_layer_traces`; with them the digits export has 464
+  call (`compat.without_keras_layer_traces`; with them the digits export has 464
   more functions, and takes twice as long to write)."""
   saved_model = saved_model_pb2.SavedModel()
   with open(os.path.join(exported["dir"], "saved_model.pb"), "rb") as f:

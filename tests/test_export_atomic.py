@@ -132,7 +132,7 @@ def test_export_tflite_failing_mid_write(tmp_path, monkeypatch):
 
   class HalfWriter:
     def __init__(self, path, mode):
-      self.file = open(path, mode)  # pylint: disable=consider-using-with
+      self.file = open(path, mode)  # noqa: SIM115 closed by __exit__
 
     def __enter__(self):
       return self
@@ -207,7 +207,7 @@ def test_sigkill_during_the_export_leaves_no_partial_export(serving_export, tmp_
              f"--experiment={serving.EXPERIMENT}",
              f"--config_file={os.path.join(serving_export.model_dir, 'params.yaml')}",
              f"--checkpoint_path={serving_export.checkpoint}", f"--export_dir={target}"]
-  process = subprocess.Popen(  # pylint: disable=consider-using-with
+  process = subprocess.Popen(
       command, cwd=training.REPO, env=training.environment(tmp_path / "data"),
       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
   deadline = time.time() + 600

@@ -107,10 +107,10 @@ def test_saved_graph_computes_in_bfloat16(bfloat16_export, serving_export):
 
 
 def test_bad_precision_is_rejected_before_the_model_is_built(monkeypatch, tmp_path):
-  def no_build(self):
+  def no_build(*args, **kwargs):
     raise AssertionError("the model was built")
 
-  monkeypatch.setattr(serving_module.ClassifierModule, "_build_model", no_build)
+  monkeypatch.setattr(serving_module, "build_model", no_build)
   params = export_lib.load_params(EXPERIMENT)
   message = r"precision must be one of float32, bfloat16, got 'float16'\."
   with pytest.raises(ValueError, match=message):

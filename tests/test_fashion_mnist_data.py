@@ -16,7 +16,7 @@ from official.core import exp_factory
 from official.modeling import hyperparams
 from official.vision.dataloaders import tfds_factory
 
-from gsa_keras import registry_imports  # pylint: disable=unused-import
+from gsa_keras import registry_imports
 from gsa_keras.configs import fashion_mnist as fm_config
 from gsa_keras.data import digits
 from gsa_keras.data import fashion_mnist
@@ -83,11 +83,13 @@ def _corrupt(source, name, **kwargs):
 
 
 @pytest.mark.parametrize("case, name, message", [
-    ("truncated", "train-images-idx3-ubyte.gz", "truncated: 31360 bytes, the header \\(40, 28, 28\\) needs 31376"),
+    ("truncated", "train-images-idx3-ubyte.gz",
+     r"truncated: 31360 bytes, the header \(40, 28, 28\) needs 31376"),
     ("truncated_gzip", "t10k-labels-idx1-ubyte.gz", "not a complete gzip file"),
     ("wrong_magic", "train-labels-idx1-ubyte.gz", "IDX magic number is 0x00000803"),
     ("mismatched", "t10k-images-idx3-ubyte.gz", "holds 19 images but"),
-    ("wrong_shape", "train-images-idx3-ubyte.gz", r"items of shape \(27, 28\), expected \(28, 28\)"),
+    ("wrong_shape", "train-images-idx3-ubyte.gz",
+     r"items of shape \(27, 28\), expected \(28, 28\)"),
     ("missing", "t10k-images-idx3-ubyte.gz", "no such file"),
 ])
 def test_bad_file_fails_naming_it_and_writes_nothing(source, tmp_path, case, name,

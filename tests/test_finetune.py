@@ -12,7 +12,7 @@ import tf_keras
 from official.core import exp_factory
 from official.core import task_factory
 
-from gsa_keras import registry_imports  # pylint: disable=unused-import
+from gsa_keras import registry_imports
 
 
 def _task(num_classes=10, **task_overrides):

@@ -7,12 +7,12 @@ import sys
 import pytest
 import tensorflow as tf
 import tf_keras
-from tensorflow.python.framework import convert_to_constants  # pylint: disable=g-direct-tensorflow-import
 
 from official.vision.modeling.backbones import resnet as garden_resnet
 
 from gsa_keras import classifier
 from gsa_keras import flops
+from gsa_keras import operators
 from gsa_keras import paper
 from gsa_keras.backbones import gsa_resnet
 from gsa_keras.configs import backbones as configs
@@ -51,7 +51,7 @@ def test_flops_match_the_paper(name):
 
 def test_convolutional_resnet50_is_the_model_garden_resnet50():
   input_specs = tf_keras.layers.InputSpec(shape=[None, 224, 224, 3])
-  ours = gsa_resnet.GSAResNet(50, input_specs=input_specs, attention_groups=())
+  ours = gsa_resnet.GSAResNet(model_id=50, input_specs=input_specs, attention_groups=())
   garden = garden_resnet.ResNet(50, input_specs=input_specs)
   assert ours.count_params() == garden.count_params() == 23_561_152
   assert (sum(math.prod(w.shape) for w in ours.trainable_weights) ==
@@ -89,16 +89,13 @@ def _graph_product_flops(layer, input_shape):
   return total
 
 
-@pytest.mark.parametrize("variant", spec.ATTENTION_VARIANTS)
+@pytest.mark.parametrize("variant", operators.names())
 def test_attention_formula_matches_the_layers_products(variant):
   batch, height, width, channels, heads = 1, 8, 12, 32, 4
-  if variant == spec.AXIAL_BASELINE:
-    layer = gsa_layers.AxialContentPositionalAttention(channels, num_heads=heads)
-  elif variant == spec.LOCAL_BASELINE:
-    layer = gsa_layers.LocalSelfAttention(channels, num_heads=heads, kernel_size=5)
-  else:
-    layer = gsa_layers.GlobalSelfAttention.from_variant(variant, channels,
-                                                        num_heads=heads)
+  operator = operators.get(variant)
+  layer = operator.layer(operators.Site(
+      keras=tf_keras, filters=channels, name="attention",
+      architecture=spec.Architecture(attention_variant=variant, num_heads=heads)))
   shape = (batch, height, width, channels)
   layer.build(shape)
   counted = flops.layer_flops(layer, shape, shape)[flops.ATTENTION]
@@ -107,10 +104,10 @@ def test_attention_formula_matches_the_layers_products(variant):
   # (4 per logit, (height + width) logits per pixel and head), and the local
   # baseline's three sums and softmax (5 per logit, kernel_size**2 per pixel and head).
   pixels = height * width
-  if variant == spec.AXIAL_BASELINE:
+  if isinstance(layer, gsa_layers.AxialContentPositionalAttention):
     not_einsum = 4 * pixels * (height + width) * heads
-  elif variant == spec.LOCAL_BASELINE:
-    not_einsum = 5 * pixels * 5**2 * heads
+  elif isinstance(layer, gsa_layers.LocalSelfAttention):
+    not_einsum = 5 * pixels * layer.kernel_size**2 * heads
   else:
     not_einsum = 3 * pixels * channels if layer.use_content else 0
   assert counted - not_einsum == _graph_product_flops(layer, shape)
@@ -120,11 +117,12 @@ def test_convolution_flops_match_tensorflow_profiler():
   model = classifier.build_classifier(
       configs.GSAResNet(model_id=26, attention_groups=[]), input_size=64, num_classes=10)
   function = tf.function(lambda x: model(x, training=False))
-  frozen = convert_to_constants.convert_variables_to_constants_v2(
-      function.get_concrete_function(tf.TensorSpec((1, 64, 64, 3), tf.float32)))
+  # The profiler reads the shapes of the function's graph (variables included).
+  graph = function.get_concrete_function(
+      tf.TensorSpec((1, 64, 64, 3), tf.float32)).graph
   options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
   options["output"] = "none"
-  profile = tf.compat.v1.profiler.profile(graph=frozen.graph, cmd="graph",
+  profile = tf.compat.v1.profiler.profile(graph=graph, cmd="graph",
                                           options=options)
   profiled = 0
   nodes = list(profile.children)

@@ -107,7 +107,7 @@ def test_evaluation_sees_the_whole_image(chart_file):
   np.testing.assert_allclose(areas, 1.0, atol=0.01)
 
 
-class _ParserArguments(Exception):
+class _ParserArguments(Exception):  # noqa: N818 carries arguments; not an error
   """Carries the arguments a `classification_input.Parser` was built with."""
 
 

@@ -48,7 +48,7 @@ def training_terms():
 def test_the_terms_add_up_to_the_module_output():
   """The study's split of the module (Appendix B) is the layer's own computation."""
   layer = input_scale.gsa_layer(0, "gsa")
-  inputs = input_scale._inputs(input_scale.LAYER_SHAPE, 0)  # pylint: disable=protected-access
+  inputs = input_scale._inputs(input_scale.LAYER_SHAPE, 0)
   for training in (False, True):
     terms = input_scale.layer_terms(layer, inputs, training)
     total = np.reshape(terms["content"] + terms["row"], terms["module"].shape)
@@ -130,14 +130,14 @@ def test_gsa_block_is_cubic_where_a_convolutional_block_is_linear(blocks):
 
 @pytest.mark.slow
 def test_study_quick_mode_writes_json_and_tables(tmp_path):
-  from tests.support import training  # pylint: disable=g-import-not-at-top
+  from tests.support import training
   model_dir = tmp_path / "run"
   training.write_digits_run(str(model_dir))
   record = input_scale.main([f"--out={tmp_path / 'out'}", "--quick",
                              f"--checkpoint_path={model_dir}",
                              "--experiment=gsa_resnet_digits"])
   written = json.loads((tmp_path / "out" / input_scale.JSON_FILE).read_text())
-  safe = input_scale._json_safe(record)  # pylint: disable=protected-access
+  safe = input_scale._json_safe(record)
   assert written == json.loads(json.dumps(safe))
   assert written["scales"] == [1.0, 2.0, 4.0]
   assert set(written["block"]) == {"gsa", "content", "positional", "conv"}

@@ -14,7 +14,7 @@ def test_small_gsa_model_learns_and_evaluates_like_it_trains(flavour):
   bars_keras3,bars_tf_keras` (`study_results/test_margins/`), with a margin of about
   four standard deviations (see the closing figures in summary.json)."""
   keras, layers = flavour
-  from studies import test_margins  # pylint: disable=g-import-not-at-top
+  from studies import test_margins
   result = test_margins.bars_fit(keras, layers, seed=0)
   assert result["finite"], result
   assert result["loss_ratio"] < 0.25, result
@@ -37,7 +37,7 @@ def test_a_short_fit_on_the_digits_evaluates_as_it_trains():
   Held out on the moving statistics of the fit: mean 87.6%, std 6.6, min 71.9 (the
   statistics lag the fast-changing weights; threshold 60).
   """
-  from studies import test_margins  # pylint: disable=g-import-not-at-top
+  from studies import test_margins
   record = test_margins.short_fit(seed=0)
   assert record["train_accuracy"] >= 0.90, record
   assert record["held_out_accuracy_recalibrated"] >= 0.83, record

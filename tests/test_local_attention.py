@@ -14,7 +14,7 @@ from official.vision.configs import common
 from official.vision.modeling import classification_model
 from official.vision.modeling.backbones import factory
 
-import gsa_keras.registry_imports  # pylint: disable=unused-import
+import gsa_keras.registry_imports
 from gsa_keras import flops
 from gsa_keras import spec
 from gsa_keras.configs import backbones as configs
@@ -223,7 +223,7 @@ def test_factory_build_forward_and_xla_bfloat16_training_step():
             model_id=26, attention_variant="local", attention_groups=[3, 4],
             zero_init_residual=False)),
         norm_activation_config=common.NormActivation(use_sync_bn=False))
-    local = [l for l in backbone.layers if type(l).__name__ == "LocalSelfAttention"]
+    local = [layer for layer in backbone.layers if type(layer).__name__ == "LocalSelfAttention"]
     assert len(local) == 5 and local[0].compute_dtype == "bfloat16"
     assert local[0].kernel_size == spec.LOCAL_KERNEL_SIZE == 7
     model = classification_model.ClassificationModel(

@@ -28,7 +28,7 @@ from official.vision.configs import semantic_segmentation as segmentation_config
 from official.vision.modeling import factory
 from official.vision.ops import anchor
 
-from gsa_keras import registry_imports  # pylint: disable=unused-import
+from gsa_keras import registry_imports
 from gsa_keras.backbones import gsa_resnet
 from gsa_keras.configs import backbones as configs
 
@@ -60,8 +60,8 @@ def _images():
 
 def _standalone_endpoints(model_backbone, images):
   """A separately built `GSAResNet` with the task model's backbone weights."""
-  standalone = gsa_resnet.GSAResNet(input_specs=_input_specs(), use_sync_bn=False,
-                                    **BACKBONE_FIELDS)
+  standalone = gsa_resnet.GSAResNet(
+      configs.GSAResNet(**BACKBONE_FIELDS).architecture(NORM), input_specs=_input_specs())
   assert len(standalone.weights) == len(model_backbone.weights)
   standalone.set_weights(model_backbone.get_weights())
   return standalone(images, training=False)

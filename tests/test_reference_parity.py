@@ -383,3 +383,44 @@ def test_detects_wrong_softmax_in_axial_baseline(flavour):
                              column_table=weights["row_embeddings"],
                              row_table=weights["column_embeddings"], **dims)
   assert_differs(out, swapped, "axial row/column tables swapped")
+
+
+# ---------------------------------------------------------------------------------
+# Normalised queries (`query_normalization`, not in the paper)
+# ---------------------------------------------------------------------------------
+
+
+def _query_normalized_layer(flavour, method, rng, x, **options):
+  layer = FLAVOURS[flavour].GlobalSelfAttention(8, num_heads=2, query_normalization=method,
+                                                **options)
+  weights = build_randomize_read(layer, x, rng)
+  scale = None
+  if method == "l2":
+    layer.query_scale.assign(rng.uniform(0.5, 3.0, (2,)).astype(np.float32))
+    scale = np.asarray(layer.query_scale.numpy(), np.float64)
+  return layer, weights, scale
+
+
+@pytest.mark.parametrize("flavour", sorted(FLAVOURS))
+@pytest.mark.parametrize("method", ["softmax", "l2"])
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("terms", [(True, True, True), (False, True, True),
+                                   (True, False, True)])
+def test_gsa_with_normalized_queries_matches_reference(flavour, method, training, terms):
+  use_content, use_column, use_row = terms
+  rng = np.random.default_rng(seed_for(flavour, method, training, terms))
+  x = make_input(rng, 5, 6, 8)
+  layer, weights, scale = _query_normalized_layer(
+      flavour, method, rng, x, use_content=use_content, use_column=use_column,
+      use_row=use_row)
+  expected = reference_output(
+      "gsa", x, weights, num_heads=2, key_dim=4, value_dim=4, max_relative_shift=None,
+      use_content=use_content, use_column=use_column, use_row=use_row,
+      training=training, query_normalization=method, query_scale=scale)
+  out = layer_output(layer, x, training)
+  assert_matches(out, expected)
+  # The unnormalised reference is far off: the option changes the computation.
+  assert_differs(out, reference_output(
+      "gsa", x, weights, num_heads=2, key_dim=4, value_dim=4, max_relative_shift=None,
+      use_content=use_content, use_column=use_column, use_row=use_row,
+      training=training), "queries not normalised")

@@ -45,7 +45,7 @@ def _synthetic_serving(bfloat16_flags=True):
     timings[serving.config_name(network, export, batch)] = _timing(
         p50_ms[export, batch][index] / 1e3)
   rows = []
-  ratio = serving._ratio  # pylint: disable=protected-access
+  ratio = serving._ratio
   for network, export, batch in serving.configurations(settings):
     name = serving.config_name(network, export, batch)
     measured = timings[name]

@@ -12,6 +12,8 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
+from official.vision.ops import preprocess_ops
+
 from gsa_keras import predict
 from gsa_keras.serving import export_lib
 from gsa_keras.serving import module as serving_module
@@ -72,7 +74,10 @@ def _requests():
 
 def test_the_stand_in_overflows_only_on_white(module):
   def logits(colour):
-    inputs = module._build_inputs(_image(colour))  # pylint: disable=protected-access
+    # The normalisation of the module's preprocessing (the image is already 32x32).
+    inputs = preprocess_ops.normalize_image(
+        tf.cast(_image(colour), tf.float32), offset=preprocess_ops.MEAN_RGB,
+        scale=preprocess_ops.STDDEV_RGB)
     return module.model(inputs[tf.newaxis]).numpy()
   assert np.isinf(logits(WHITE)).all()
   assert np.isfinite(logits(GREY)).all() and np.abs(logits(GREY)).max() > 1e30

@@ -109,7 +109,7 @@ def test_pooled_seed_std_weighs_arms_by_their_degrees_of_freedom():
 def test_the_committed_report_is_written_from_the_committed_runs():
   """study_results/fashion_mnist/results.md is what `studies.report` writes from its
   results.json, at the experiment's schedule, with every claim whose arms have run."""
-  from gsa_keras.configs import fashion_mnist as fm_config  # pylint: disable=g-import-not-at-top
+  from gsa_keras.configs import fashion_mnist as fm_config
   out = REPO / "study_results" / "fashion_mnist"
   if not (out / report.RESULTS_JSON).exists():
     pytest.skip("the study has no finished run committed yet")

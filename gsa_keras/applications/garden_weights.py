@@ -1,10 +1,11 @@
 """A Model Garden training run's weights, into a model of `gsa_keras.applications`.
 
 A run of `gsa_keras.train` (or of `tpu_scripts`) leaves checkpoints and the
-`params.yaml` describing its model in its model_dir. The run's config is read and
-compared with the Keras model's arguments first, so a run of another depth, variant,
-class count or input size fails with a message naming what differs, before anything
-is built. The run's classifier is then built with the Model Garden (tf_keras) and
+`params.yaml` describing its model in its model_dir. The run's config is read first and
+gives the network (its `spec.Architecture`); the options and arguments the caller gave
+are compared with it, so a run of another depth, variant, class count or input size
+fails with a message naming what differs, before anything is built. The run's classifier
+is then built with the Model Garden (tf_keras) and
 restored by `gsa_keras.runs`, and its weights are copied layer by layer: both networks
 come from `gsa_keras.network.ResNetBuilder`, so their layers have the same names. Every
 weight is matched and checked before the first one is assigned: nothing is partly
@@ -12,7 +13,7 @@ loaded.
 """
 
 import dataclasses
-from typing import Dict, Sequence, Tuple
+from typing import Any, Dict, Mapping, Sequence, Tuple
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from official.core import config_definitions as cfg
 from official.vision.configs import image_classification as ic_config
 
 from gsa_keras import runs
+from gsa_keras import spec
 
 WEIGHTS_ARGUMENT = "`weights`"
 # Any registered classification experiment: the run's params.yaml overrides every field.
@@ -39,8 +41,10 @@ class Run:
     return tuple(self.params.task.model.input_size)
 
   @property
-  def norm_epsilon(self) -> float:
-    return self.params.task.model.norm_activation.norm_epsilon
+  def architecture(self) -> spec.Architecture:
+    """The run's network: its backbone and `norm_activation` configs."""
+    model = self.params.task.model
+    return model.backbone.gsa_resnet.architecture(model.norm_activation)
 
 
 def read_run(path: str) -> Run:
@@ -66,38 +70,39 @@ def read_run(path: str) -> Run:
   return Run(path=path, checkpoint=checkpoint, params=params)
 
 
-def check_fits(run: Run, model_name: str, backbone: Dict[str, object], include_top: bool,
-               classes: int, input_shape: Sequence[int], norm_epsilon: float) -> None:
-  """Raises ValueError naming every argument in which the run's network differs."""
+def fitting_architecture(run: Run, model_name: str, given: Mapping[str, Any],
+                         include_top: bool, classes: int,
+                         input_shape: Sequence[int]) -> spec.Architecture:
+  """The run's architecture with the training-only options of `given` (the options
+  the caller named; `spec.TRAINING_ONLY_OPTIONS`); raises ValueError naming every
+  other option and argument in which the caller's network differs from the run's."""
   model = run.params.task.model
-  garden = model.backbone.gsa_resnet
+  architecture = run.architecture
   differences = []
-  for field, value in backbone.items():
-    theirs = getattr(garden, field)
-    if isinstance(value, (list, tuple)):
-      value, theirs = tuple(value), tuple(theirs)
-    if value != theirs:
+  for field in spec.OPTION_NAMES:
+    if field in spec.TRAINING_ONLY_OPTIONS:
+      continue
+    if field in given and given[field] != getattr(architecture, field):
+      value, theirs = given[field], getattr(architecture, field)
+      if isinstance(value, (list, tuple)):
+        value, theirs = tuple(value), tuple(theirs)
+        if value == theirs:
+          continue
       differences.append(f"`{field}`={value!r} where the run has {theirs!r}")
   if include_top and classes != model.num_classes:
     differences.append(f"`classes`={classes} where the run has {model.num_classes}")
-  if norm_epsilon != run.norm_epsilon:
-    differences.append(f"`norm_epsilon`={norm_epsilon} where the run has "
-                       f"{run.norm_epsilon}")
-  if model.norm_activation.activation != "relu":
-    differences.append(f"the run's activation is {model.norm_activation.activation!r}, "
-                       "these models' 'relu'")
   if include_top and model.add_head_batch_norm:
     differences.append("the run's head has a batch norm (`add_head_batch_norm`), "
                        "which these models do not")
-  global_attention = backbone["max_relative_shift"] is None and backbone[
-      "attention_groups"]
-  if global_attention and tuple(input_shape)[:2] != run.input_shape[:2]:
+  if architecture.needs_input_size and tuple(input_shape)[:2] != run.input_shape[:2]:
     differences.append(
         f"`input_shape`={tuple(input_shape)} where the run has {run.input_shape} "
         "(global attention sizes its relative embeddings by the input)")
   if differences:
     raise ValueError(f"{model_name}: {WEIGHTS_ARGUMENT} {run.path!r} holds another "
                      f"network: {'; '.join(differences)}. Nothing was loaded.")
+  return architecture.replace(**{name: value for name, value in given.items()
+                                 if name in spec.TRAINING_ONLY_OPTIONS})
 
 
 def _weight_name(weight) -> str:

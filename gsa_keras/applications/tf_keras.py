@@ -1,11 +1,51 @@
-"""GSA-ResNet models for tf_keras (Keras 2: `TF_USE_LEGACY_KERAS=1`)."""
+"""GSA-ResNet models for tf_keras (Keras 2: `TF_USE_LEGACY_KERAS=1`).
+
+Each constructor is `gsa_keras.applications.models.build` for this Keras; its
+signature and docstring (`help(GSAResNet50)`) name Keras's arguments and every option
+of `gsa_keras.spec.Architecture` (`models.constructor`).
+"""
 
 import tf_keras
 
 from gsa_keras.applications import models
-from gsa_keras.layers import tf_keras as _layers  # pylint: disable=unused-import
+from gsa_keras.layers import tf_keras as _layers  # noqa: F401 registers the layers for load_model
 
-globals().update(models.constructors(tf_keras, __name__))
 preprocess_input = models.preprocess_input
 
-__all__ = list(models.VARIANTS) + ["preprocess_input"]
+
+@models.constructor
+def GSAResNet26(*args, **kwargs):
+  return models.build(tf_keras, "GSAResNet26", *args, **kwargs)
+
+
+@models.constructor
+def GSAResNet38(*args, **kwargs):
+  return models.build(tf_keras, "GSAResNet38", *args, **kwargs)
+
+
+@models.constructor
+def GSAResNet50(*args, **kwargs):
+  return models.build(tf_keras, "GSAResNet50", *args, **kwargs)
+
+
+@models.constructor
+def GSAResNet101(*args, **kwargs):
+  return models.build(tf_keras, "GSAResNet101", *args, **kwargs)
+
+
+@models.constructor
+def GSAResNet152(*args, **kwargs):
+  return models.build(tf_keras, "GSAResNet152", *args, **kwargs)
+
+
+@models.constructor
+def GSAMResNet50(*args, **kwargs):
+  return models.build(tf_keras, "GSAMResNet50", *args, **kwargs)
+
+
+@models.constructor
+def from_architecture(*args, **kwargs):
+  return models.build(tf_keras, "from_architecture", *args, **kwargs)
+
+
+__all__ = list(models.VARIANTS) + ["from_architecture", "preprocess_input"]

@@ -2,3 +2,5 @@
 
 from gsa_keras.backbones.gsa_resnet import GSAResNet
 from gsa_keras.backbones.gsa_resnet import build_gsa_resnet
+
+__all__ = ["GSAResNet", "build_gsa_resnet"]

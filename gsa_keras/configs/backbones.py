@@ -1,56 +1,92 @@
-"""Typed configs for the GSA-ResNet backbone (`backbone.type: gsa_resnet`)."""
+"""Typed configs for the GSA-ResNet backbone (`backbone.type: gsa_resnet`).
+
+`GSAResNet` is derived from `gsa_keras.spec.Architecture`: one field per option of
+the network, with the option's name, type (tuples as lists, as YAML has them) and
+default, except the batch norm and activation options (`NORM_ACTIVATION_FIELDS`),
+which the Model Garden keeps in the task's `model.norm_activation` for every backbone.
+`GSAResNet.architecture(norm_activation)` joins the two into the `Architecture` the
+backbone is built from.
+"""
 
 import dataclasses
+import typing
 from typing import List, Optional
 
 from official.modeling import hyperparams
 from official.vision.configs import backbones as vision_backbones
+from official.vision.configs import common
 
 from gsa_keras import spec
 
+# The options the Model Garden reads from `task.model.norm_activation` (same names).
+NORM_ACTIVATION_FIELDS = ("activation", "use_sync_bn", "norm_momentum", "norm_epsilon")
+# The options in `backbone.gsa_resnet`.
+BACKBONE_FIELDS = tuple(name for name in spec.OPTION_NAMES
+                        if name not in NORM_ACTIVATION_FIELDS)
+
 
 @dataclasses.dataclass
-class GSAResNet(hyperparams.Config):
-  """GSA-ResNet (Section 3.2 and 4): ResNet with GSA modules for 3x3 convolutions.
+class _GSAResNetBase(hyperparams.Config):
+  """What `GSAResNet` adds to its fields."""
 
-  Attributes:
-    model_id: Depth: 26, 38 (Ramachandran et al., 2019), 50, 101 or 152.
-    width_variant: 'standard', or 'm_resnet' for Table 3's M-ResNet (block input and
-      output channels halved, every layer's filters scaled by 1.125).
-    attention_groups: Residual groups (1..4) using the attention module instead of
-      the 3x3 convolution (Table 5). Empty gives the convolutional ResNet.
-    attention_variant: 'gsa', a Table 4 ablation ('positional', 'content_column',
-      'content_row', 'column', 'row', 'content'), Table 2's 'axial' baseline or
-      Table 3's 'local' baseline (7x7 local self-attention; max_relative_shift null).
-    num_heads: Attention heads per module (the paper uses 8).
-    max_relative_shift: Largest relative offset the positional attention sees;
-      None makes it global (Appendix B: L = max(h, w)).
-    stem_type: 'v0' (7x7 convolution, max pool) or 'v1' (three 3x3 convolutions).
-    stochastic_depth_drop_rate: Stochastic depth rate of the last residual group.
-    zero_init_residual: Start each residual branch's last batch norm at gamma = 0
-      (Goyal et al. 2017): keeps the initial gradients of GSA networks in the range
-      of the convolutional ResNet's.
-  """
-  model_id: int = 50
-  width_variant: str = spec.DEFAULT_WIDTH_VARIANT
-  attention_groups: List[int] = dataclasses.field(
-      default_factory=lambda: list(spec.RESIDUAL_GROUPS))
-  attention_variant: str = spec.DEFAULT_ATTENTION_VARIANT
-  num_heads: int = spec.DEFAULT_NUM_HEADS
-  max_relative_shift: Optional[int] = None
-  stem_type: str = spec.DEFAULT_STEM_TYPE
-  stochastic_depth_drop_rate: float = 0.0
-  zero_init_residual: bool = spec.DEFAULT_ZERO_INIT_RESIDUAL
+  def architecture(self, norm_activation: Optional[common.NormActivation] = None
+                   ) -> spec.Architecture:
+    """The network: these fields, and `norm_activation`'s (the options' defaults
+    without it). Raises ValueError naming a bad field."""
+    options = self.as_dict()
+    if norm_activation is not None:
+      options.update({name: getattr(norm_activation, name)
+                      for name in NORM_ACTIVATION_FIELDS})
+    return spec.Architecture(**options)
+
+  @classmethod
+  def from_architecture(cls, architecture: spec.Architecture):
+    """The config of `architecture`'s backbone fields (see `norm_activation`)."""
+    return cls(**{name: _config_value(getattr(architecture, name))
+                  for name in BACKBONE_FIELDS})
 
   def validate(self):
     """Checks every field (ValueError naming it), then the restrictions."""
-    spec.check_arguments(
-        model_id=self.model_id, width_variant=self.width_variant,
-        attention_groups=self.attention_groups,
-        attention_variant=self.attention_variant, num_heads=self.num_heads,
-        max_relative_shift=self.max_relative_shift, stem_type=self.stem_type,
-        stochastic_depth_drop_rate=self.stochastic_depth_drop_rate)
+    self.architecture()
     super().validate()
+
+
+def _config_value(value):
+  return list(value) if isinstance(value, tuple) else value
+
+
+def _config_type(annotation):
+  """An option's type in a config: tuples are lists."""
+  if typing.get_origin(annotation) is tuple:
+    return List[typing.get_args(annotation)[0]]
+  return annotation
+
+
+def _config_field(name: str) -> dataclasses.Field:
+  value = _config_value(spec.default(name))
+  metadata = {"doc": spec.OPTION_DOCS[name]}
+  if isinstance(value, list):
+    return dataclasses.field(default_factory=lambda: list(value), metadata=metadata)
+  return dataclasses.field(default=value, metadata=metadata)
+
+
+def norm_activation(architecture: spec.Architecture) -> common.NormActivation:
+  """The Model Garden's `norm_activation` config of `architecture`."""
+  return common.NormActivation(**{name: getattr(architecture, name)
+                                  for name in NORM_ACTIVATION_FIELDS})
+
+
+GSAResNet = dataclasses.make_dataclass(
+    "GSAResNet",
+    [(name, _config_type(spec.OPTION_TYPES[name]), _config_field(name))
+     for name in BACKBONE_FIELDS],
+    bases=(_GSAResNetBase,),
+    namespace={"__module__": __name__, "__qualname__": "GSAResNet", "__doc__": (
+        "GSA-ResNet (Sections 3.2 and 4): ResNet with GSA modules for 3x3 "
+        "convolutions.\n\n  The fields are `gsa_keras.spec.Architecture`'s but for "
+        f"{', '.join(NORM_ACTIVATION_FIELDS)}, which come from the task's "
+        "`model.norm_activation`.\n\n  Attributes:\n" +
+        spec.options_doc(BACKBONE_FIELDS) + "\n  ")})
 
 
 @dataclasses.dataclass

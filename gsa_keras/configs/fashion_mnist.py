@@ -68,22 +68,21 @@ def gsa_resnet_fashion_mnist() -> experiments.GSAExperimentConfig:
 
   `TRAIN_STEPS` steps of batch 64: SGD momentum 0.9, cosine schedule from 0.025 (0.1
   per 256 images) after a 50-step linear warmup (no gradient clipping, as in the paper
-  and the digits default), weight decay 1e-4, label smoothing 0.1; random crops (75-100% of the area)
-  and horizontal flips. Validation on the 5,000 held-out training images.
+  and the digits default), weight decay 1e-4, label smoothing 0.1; random crops (75-100%
+  of the area) and horizontal flips. Validation on the 5,000 held-out training images.
   """
-  optimizer = experiments._sgd(  # pylint: disable=protected-access
-      experiments._cosine(  # pylint: disable=protected-access
-          experiments.scaled_learning_rate(BATCH_SIZE), TRAIN_STEPS),
+  optimizer = experiments.sgd(
+      experiments.cosine(experiments.scaled_learning_rate(BATCH_SIZE), TRAIN_STEPS),
       warmup_steps=WARMUP_STEPS)
   config = experiments.GSAExperimentConfig(
       task=experiments.GSAImageClassificationTask(
-          model=experiments._model(  # pylint: disable=protected-access
+          model=experiments.model_config(
               fashion_mnist.NUM_CLASSES, fashion_mnist.IMAGE_SIZE, MODEL_ID),
           losses=ic_config.Losses(
               l2_weight_decay=1e-4, label_smoothing=0.1, one_hot=True),
           train_data=_data("train", True, BATCH_SIZE),
           validation_data=_data("validation", False, EVAL_BATCH_SIZE)),
-      restrictions=list(experiments._RESTRICTIONS))  # pylint: disable=protected-access
+      restrictions=list(experiments.RESTRICTIONS))
   # Overridden rather than constructed: the trainer keeps the type (and defaults) the
   # experiment config declares.
   config.override({"trainer": {

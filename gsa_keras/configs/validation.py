@@ -67,13 +67,12 @@ def check_types(config: base_config.Config, path: str = "") -> None:
   A field whose default is None also accepts None (the Model Garden often leaves
   such fields un-annotated as Optional).
   """
-  hints = type(config)._get_annotations()  # pylint: disable=protected-access
-  defaults = {f.name: f for f in dataclasses.fields(config)}
-  for name, annotation in hints.items():
-    value = getattr(config, name)
-    field_path = f"{path}{name}"
-    field = defaults.get(name)
-    default_is_none = field is not None and field.default is None
+  hints = typing.get_type_hints(type(config))
+  for field in dataclasses.fields(config):
+    annotation = hints[field.name]
+    value = getattr(config, field.name)
+    field_path = f"{path}{field.name}"
+    default_is_none = field.default is None
     if value is None and default_is_none:
       continue
     if not _matches(value, annotation):

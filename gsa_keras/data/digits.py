@@ -53,8 +53,8 @@ def upsample(images: np.ndarray) -> np.ndarray:
 
 def load_splits():
   """{split: (uint8 images [n, 32, 32, 3], int64 labels [n])}, deterministic."""
-  from sklearn import datasets  # pylint: disable=g-import-not-at-top
-  from sklearn import model_selection  # pylint: disable=g-import-not-at-top
+  from sklearn import datasets
+  from sklearn import model_selection
   digits = datasets.load_digits()
   images = upsample(digits.images)
   labels = np.asarray(digits.target, np.int64)

@@ -212,7 +212,6 @@ def register_tfds_decoder() -> None:
   """Makes the Model Garden read TFDS `fashion_mnist` as the TFRecords read: the
   28x28 image centred on a black 32x32 canvas, as 3 channels (its stock decoders
   cover only cifar10, cifar100 and imagenet2012)."""
-  # pylint: disable=g-import-not-at-top
   from official.vision.dataloaders import decoder
   from official.vision.dataloaders import tfds_classification_decoders
 
@@ -237,7 +236,7 @@ def main(argv):
   if len(argv) > 1:
     raise SystemExit(f"gsa_keras.data.fashion_mnist: error: unexpected arguments "
                      f"{argv[1:]}; use --source=DIR --output_dir=DIR.")
-  FLAGS = flags.FLAGS  # pylint: disable=invalid-name
+  FLAGS = flags.FLAGS  # noqa: N806 absl's name for the parsed flags
   try:
     counts = write_tfrecords(FLAGS.source, FLAGS.output_dir, FLAGS.validation_size)
   except (ValueError, OSError) as e:

@@ -1,8 +1,9 @@
-"""Binds the layer definitions to one Keras flavour: Keras 3 or tf_keras (Keras 2)."""
+"""What the two public flavour modules (`keras3.py`, `tf_keras.py`) share.
 
-import types
-
-from gsa_keras.layers import definitions
+Each of them declares its layers as `class Name(NameDefinition, <flavour>.layers.Layer)`
+and registers them under `SERIALIZATION_PACKAGE`, so both flavours serialize every layer
+as `gsa_keras>Name`.
+"""
 
 SERIALIZATION_PACKAGE = "gsa_keras"
 
@@ -17,28 +18,3 @@ def require_tensorflow_backend(keras_module):
         "Select TensorFlow before Keras is imported: set the environment variable "
         "KERAS_BACKEND=tensorflow (or \"backend\": \"tensorflow\" in "
         "~/.keras/keras.json), or use tf_keras with TF_USE_LEGACY_KERAS=1.")
-
-
-def bind_layers(keras_module, module_name):
-  """Creates and registers this flavour's layer classes.
-
-  Args:
-    keras_module: `keras` (Keras 3) or `tf_keras` (Keras 2).
-    module_name: the public module the classes belong to (their `__module__`).
-
-  Returns:
-    A namespace with one `keras_module.layers.Layer` subclass per definition, each
-    registered as serializable under `gsa_keras>ClassName` in that flavour.
-  """
-  register = keras_module.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
-  classes = {}
-  for definition in definitions.LAYER_DEFINITIONS:
-    name = definition.__name__
-    layer_class = type(name, (definition, keras_module.layers.Layer), {
-        "__module__": module_name,
-        "__qualname__": name,
-        "__doc__": definition.__doc__,
-        "_keras": keras_module,
-    })
-    classes[name] = register(layer_class)
-  return types.SimpleNamespace(**classes)

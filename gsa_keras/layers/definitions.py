@@ -1,11 +1,16 @@
 """The GSA layers, written once for both Keras flavours.
 
-Each class here is a mixin holding the whole layer; `binding.bind_layers` combines it
-with the `Layer` base class of Keras 3 or of tf_keras (Keras 2), so `gsa_keras.layers.keras3`
-and `gsa_keras.layers.tf_keras` expose real, registered layers of each flavour from one
-source. The class attribute `_keras` is the Keras module the layer was bound to. The math
+Each `...Definition` class here holds a whole layer: its arguments, weights, forward
+pass and config. It is a mixin without a Keras base class: `gsa_keras.layers.keras3` and
+`gsa_keras.layers.tf_keras` each declare the public layer as a short class that inherits
+the definition and its flavour's `Layer` (e.g. `class GlobalSelfAttention(
+GlobalSelfAttentionDefinition, keras.layers.Layer)`), set the class attribute `_keras` to
+their Keras module and register it as serializable under `gsa_keras>ClassName`. The math
 lives in `gsa_keras.ops`; these classes own weights, validation and serialization.
 """
+
+import math
+from typing import Any, Optional, Sequence, Union
 
 import tensorflow as tf
 
@@ -34,15 +39,20 @@ class AttentionBase:
   shape and the config of those arguments.
   """
 
-  _keras = None  # Set by `binding.bind_layers`.
+  _keras = None  # The Keras module: set by each flavour's public class.
 
   def __init__(self,
-               filters,
-               num_heads=spec.DEFAULT_NUM_HEADS,
-               key_channels=None,
-               kernel_initializer="VarianceScaling",
-               kernel_regularizer=None,
+               filters: int,
+               *,
+               num_heads: int = spec.DEFAULT_NUM_HEADS,
+               key_channels: Optional[int] = None,
+               kernel_initializer: Any = "VarianceScaling",
+               kernel_regularizer: Any = None,
                **kwargs):
+    """Checks and stores the shared arguments; the concrete layers document them.
+
+    `**kwargs` are the base `Layer`'s keywords (`name`, `dtype`, `trainable`, ...).
+    """
     super().__init__(**kwargs)
     self.filters = spec.check_positive_int(filters, "filters")
     self.num_heads = spec.check_positive_int(num_heads, "num_heads")
@@ -129,17 +139,20 @@ class AxialAttentionBase(AttentionBase):
   """
 
   def __init__(self,
-               filters,
-               num_heads=spec.DEFAULT_NUM_HEADS,
-               key_channels=None,
-               max_relative_shift=None,
-               spatial_size=None,
-               kernel_initializer="VarianceScaling",
-               kernel_regularizer=None,
-               norm_momentum=0.9,
-               norm_epsilon=1e-3,
-               use_sync_bn=False,
+               filters: int,
+               *,
+               num_heads: int = spec.DEFAULT_NUM_HEADS,
+               key_channels: Optional[int] = None,
+               max_relative_shift: Optional[int] = None,
+               spatial_size: Union[None, int, Sequence[int]] = None,
+               kernel_initializer: Any = "VarianceScaling",
+               kernel_regularizer: Any = None,
+               norm_momentum: float = spec.default("norm_momentum"),
+               norm_epsilon: float = spec.default("norm_epsilon"),
+               use_sync_bn: bool = False,
                **kwargs):
+    """Checks and stores the arguments of the axial layers; the concrete layers
+    document them. `**kwargs` are the base `Layer`'s keywords."""
     super().__init__(filters, num_heads=num_heads, key_channels=key_channels,
                      kernel_initializer=kernel_initializer,
                      kernel_regularizer=kernel_regularizer, **kwargs)
@@ -262,7 +275,7 @@ class AxialAttentionBase(AttentionBase):
     return config
 
 
-class GlobalSelfAttention(AxialAttentionBase):
+class GlobalSelfAttentionDefinition(AxialAttentionBase):
   """The GSA module (Section 3.1, Fig. 1, Appendix B): content plus axial positional attention.
 
   Input `(batch, height, width, channels)`, output `(batch, height, width, filters)`.
@@ -277,40 +290,113 @@ class GlobalSelfAttention(AxialAttentionBase):
     table per axis, shared by the heads), no softmax. The column attention takes `V`, the
     row attention takes the normalised column output.
   - Output = content + positional (eq. 8).
+  - Optionally (not in the paper), the queries of both branches are normalised first
+    (`query_normalization`), which makes the module linear in the scale of its input.
 
-  Args:
-    filters: output (value) channels; divisible by `num_heads`.
-    num_heads: attention heads (the paper uses 8).
-    key_channels: key/query channels, divisible by `num_heads`; default the input's.
-    max_relative_shift: `L` of eq. 5, the farthest pixel a positional attention reaches
-      along its axis. `None` (default) is global attention: the tables then cover
-      `spatial_size`, or the input size seen at build time, and larger inputs are an
-      error. With `L` set, tables have `2L + 1` rows and any input size works.
-    spatial_size: `(height, width)` (or one int) the tables of a global layer cover;
-      inputs may be smaller. Default: the input size at build time.
-    use_content, use_column, use_row: which terms are on (Table 4's ablations; at least
-      one). `gsa_keras.spec.GSA_VARIANTS` names the combinations.
-    kernel_initializer, kernel_regularizer: for every weight: the projection kernel and
-      the relative embeddings (the Model Garden applies weight decay as a regularizer).
-    norm_momentum, norm_epsilon, use_sync_bn: the batch normalisation between the column
-      and the row attention (present only when both are on). The momentum defaults to
-      0.9, not Keras's 0.99, so that its moving statistics follow the data within a few
-      dozen steps and a briefly fitted model evaluates as it trains.
-    **kwargs: standard `Layer` arguments (`name`, `dtype`, ...).
+  Weights: `kqv_kernel` `(channels, heads, 2 * key_channels / heads + filters / heads)`
+  (without the keys' share when `use_content=False`), `column_embeddings` and
+  `row_embeddings` `(2M + 1, key_channels / heads)` for each positional term that is on
+  (`M` is `max_relative_shift`, or the covered length minus one), the
+  `column_norm` batch normalisation when both are on, and `query_scale` `(heads,)` with
+  `query_normalization='l2'`.
   """
 
-  def __init__(self, filters, use_content=True, use_column=True, use_row=True, **kwargs):
+  def __init__(self,
+               filters: int,
+               *,
+               num_heads: int = spec.DEFAULT_NUM_HEADS,
+               key_channels: Optional[int] = None,
+               max_relative_shift: Optional[int] = None,
+               spatial_size: Union[None, int, Sequence[int]] = None,
+               use_content: bool = True,
+               use_column: bool = True,
+               use_row: bool = True,
+               kernel_initializer: Any = "VarianceScaling",
+               kernel_regularizer: Any = None,
+               norm_momentum: float = spec.default("norm_momentum"),
+               norm_epsilon: float = spec.default("norm_epsilon"),
+               use_sync_bn: bool = False,
+               query_normalization: Optional[str] = None,
+               **kwargs):
+    """Creates a GSA module; its weights are made when it first sees an input.
+
+    Args:
+      filters: int, the output (value) channels; divisible by `num_heads`.
+      num_heads: int, the attention heads (the paper uses 8).
+      key_channels: int or None, the key/query channels, divisible by `num_heads`;
+        None (default) takes the input's channels.
+      max_relative_shift: int >= 0 or None, `L` of eq. 5: the farthest pixel a
+        positional attention reaches along its axis. None (default) is global
+        attention: the embedding tables then cover `spatial_size`, or the input size
+        seen at build time, and larger inputs are an error. With `L` set the tables
+        have `2L + 1` rows and any input size works.
+      spatial_size: None, an int or a `(height, width)` pair, the size the embedding
+        tables of a global layer cover; inputs may be smaller. None (default) takes
+        the input size at build time.
+      use_content: bool, whether the content attention (eqs. 1, 4) is on.
+      use_column: bool, whether the column positional attention (eqs. 2, 5-7) is on.
+      use_row: bool, whether the row positional attention (eqs. 2, 5-7) is on. At
+        least one of the three must be; Table 4's ablations turn the others off, and
+        `gsa_keras.spec.GSA_VARIANTS` names the combinations (see `from_variant`).
+      kernel_initializer: a Keras initializer or its name, for every weight: the
+        projection kernel (eq. 3) and the relative embeddings (eq. 5).
+      kernel_regularizer: a Keras regularizer or None, for the same weights (the Model
+        Garden applies weight decay as a regularizer).
+      norm_momentum: float, the momentum of the batch normalisation between the column
+        and the row attention (present only when both are on; Appendix B). Default
+        `gsa_keras.spec.Architecture`'s (0.9, not Keras's 0.99, so that its moving
+        statistics follow the data within a few dozen steps and a briefly fitted
+        model evaluates as it trains).
+      norm_epsilon: float, that batch normalisation's epsilon; default the
+        architecture's (1e-5).
+      use_sync_bn: bool, whether that batch normalisation synchronises its batch
+        statistics across replicas.
+      query_normalization: None, 'softmax' or 'l2', a normalisation of the queries
+        of both branches (`gsa_keras.ops.attention.normalize_queries`). None (default)
+        is the paper's module (Section 3.1 leaves the queries unnormalised on
+        purpose). Unnormalised, the module is cubic in the scale of its input in
+        evaluation mode, so a network can answer inputs unlike its training data
+        with huge logits; 'softmax' (Shen et al. 2018's normalisation, which the
+        paper removed) or 'l2' (unit norm per head times a learned per-head scale,
+        initialised to sqrt(key channels per head)) make it linear.
+      **kwargs: the base `Layer`'s keywords (`name`, `dtype`, `trainable`, ...).
+
+    Raises:
+      ValueError: an argument out of range, or all of `use_content`, `use_column` and
+        `use_row` False.
+    """
     if not (use_content or use_column or use_row):
       raise ValueError("At least one of `use_content`, `use_column` and `use_row` must be "
                        "True; got all three False.")
-    super().__init__(filters, **kwargs)
+    if query_normalization not in ops.QUERY_NORMALIZATIONS:
+      raise ValueError(f"`query_normalization` must be one of "
+                       f"{list(ops.QUERY_NORMALIZATIONS)}, got {query_normalization!r}.")
+    super().__init__(filters, num_heads=num_heads, key_channels=key_channels,
+                     max_relative_shift=max_relative_shift, spatial_size=spatial_size,
+                     kernel_initializer=kernel_initializer,
+                     kernel_regularizer=kernel_regularizer, norm_momentum=norm_momentum,
+                     norm_epsilon=norm_epsilon, use_sync_bn=use_sync_bn, **kwargs)
     self.use_content = bool(use_content)
     self.use_column = bool(use_column)
     self.use_row = bool(use_row)
+    self.query_normalization = query_normalization
 
   @property
   def _uses_keys(self):
     return self.use_content
+
+  def build(self, input_shape):
+    super().build(input_shape)
+    if self.query_normalization == "l2":
+      self.query_scale = self.add_weight(
+          name="query_scale", shape=(self.num_heads,), trainable=True,
+          initializer=self._keras.initializers.Constant(math.sqrt(self._key_dim)))
+
+  def _project(self, inputs):
+    keys, queries, values, positions = super()._project(inputs)
+    queries = ops.normalize_queries(queries, self.query_normalization,
+                                    getattr(self, "query_scale", None))
+    return keys, queries, values, positions
 
   @property
   def _attended_axes(self):
@@ -361,7 +447,7 @@ class GlobalSelfAttention(AxialAttentionBase):
   def get_config(self):
     config = super().get_config()
     config.update(use_content=self.use_content, use_column=self.use_column,
-                  use_row=self.use_row)
+                  use_row=self.use_row, query_normalization=self.query_normalization)
     return config
 
   @classmethod
@@ -373,15 +459,62 @@ class GlobalSelfAttention(AxialAttentionBase):
     return cls(filters, **spec.GSA_VARIANTS[variant], **kwargs)
 
 
-class AxialContentPositionalAttention(AxialAttentionBase):
+class AxialContentPositionalAttentionDefinition(AxialAttentionBase):
   """Table 2's baseline: axial attention on content and positions (Ramachandran et al. 2019).
 
   Along each column, then (after batch normalisation) along each row:
-  `softmax_i(q . k_i + q . r_{i-x}) v_i`. Same projection, relative embeddings and
-  batch normalisation as `GlobalSelfAttention`, hence the same parameter count; the
-  content interaction is axial instead of global. Arguments as `GlobalSelfAttention`
-  without the `use_*` switches; `max_relative_shift` masks keys farther than `L`.
+  `softmax_i(q . k_i + q . r_{i-x}) v_i`. Same projection (eq. 3), relative embeddings
+  (eq. 5) and batch normalisation as the GSA module, hence the same parameter count and
+  weight names; the content interaction is axial instead of global.
   """
+
+  def __init__(self,
+               filters: int,
+               *,
+               num_heads: int = spec.DEFAULT_NUM_HEADS,
+               key_channels: Optional[int] = None,
+               max_relative_shift: Optional[int] = None,
+               spatial_size: Union[None, int, Sequence[int]] = None,
+               kernel_initializer: Any = "VarianceScaling",
+               kernel_regularizer: Any = None,
+               norm_momentum: float = spec.default("norm_momentum"),
+               norm_epsilon: float = spec.default("norm_epsilon"),
+               use_sync_bn: bool = False,
+               **kwargs):
+    """Creates the axial baseline; its weights are made when it first sees an input.
+
+    Args:
+      filters: int, the output (value) channels; divisible by `num_heads`.
+      num_heads: int, the attention heads (the paper uses 8).
+      key_channels: int or None, the key/query channels, divisible by `num_heads`;
+        None (default) takes the input's channels.
+      max_relative_shift: int >= 0 or None, `L` of eq. 5: keys farther than `L`
+        pixels along the axis are masked out of the softmax, and the embedding tables
+        have `2L + 1` rows (any input size works). None (default) is global axial
+        attention: the tables then cover `spatial_size`, or the input size seen at
+        build time, and larger inputs are an error.
+      spatial_size: None, an int or a `(height, width)` pair, the size the embedding
+        tables of a global layer cover; inputs may be smaller. None (default) takes
+        the input size at build time.
+      kernel_initializer: a Keras initializer or its name, for every weight: the
+        projection kernel and the relative embeddings.
+      kernel_regularizer: a Keras regularizer or None, for the same weights.
+      norm_momentum: float, the momentum of the batch normalisation between the column
+        and the row attention; default the architecture's (0.9), as the GSA module's.
+      norm_epsilon: float, that batch normalisation's epsilon; default the
+        architecture's (1e-5).
+      use_sync_bn: bool, whether that batch normalisation synchronises its batch
+        statistics across replicas.
+      **kwargs: the base `Layer`'s keywords (`name`, `dtype`, `trainable`, ...).
+
+    Raises:
+      ValueError: an argument out of range.
+    """
+    super().__init__(filters, num_heads=num_heads, key_channels=key_channels,
+                     max_relative_shift=max_relative_shift, spatial_size=spatial_size,
+                     kernel_initializer=kernel_initializer,
+                     kernel_regularizer=kernel_regularizer, norm_momentum=norm_momentum,
+                     norm_epsilon=norm_epsilon, use_sync_bn=use_sync_bn, **kwargs)
 
   def _attend(self, keys, queries, values, positions, training):
     outputs = values
@@ -396,7 +529,7 @@ class AxialContentPositionalAttention(AxialAttentionBase):
     return outputs
 
 
-class LocalSelfAttention(AttentionBase):
+class LocalSelfAttentionDefinition(AttentionBase):
   """Table 3's local baseline: stand-alone self-attention (Ramachandran et al. 2019).
 
   Each pixel attends with a softmax to its `kernel_size x kernel_size` neighbourhood
@@ -415,21 +548,38 @@ class LocalSelfAttention(AttentionBase):
     the first half of each head's key channels and a column-offset embedding
     (`column_offset_embeddings`, the same shape) for the second half; both are shared
     by the heads.
-
-  Args:
-    filters: output (value) channels; divisible by `num_heads`.
-    num_heads: attention heads (8 in the paper's baseline).
-    kernel_size: the neighbourhood's side, odd (default 7, Ramachandran et al.'s).
-    key_channels: key/query channels, divisible by `num_heads` into an even number per
-      head; default the input's.
-    kernel_initializer, kernel_regularizer: for every weight: the projection kernel and
-      both embedding tables.
-    **kwargs: standard `Layer` arguments (`name`, `dtype`, ...).
   """
 
-  def __init__(self, filters, num_heads=spec.DEFAULT_NUM_HEADS, kernel_size=spec.LOCAL_KERNEL_SIZE,
-               key_channels=None, **kwargs):
-    super().__init__(filters, num_heads=num_heads, key_channels=key_channels, **kwargs)
+  def __init__(self,
+               filters: int,
+               *,
+               num_heads: int = spec.DEFAULT_NUM_HEADS,
+               kernel_size: int = spec.LOCAL_KERNEL_SIZE,
+               key_channels: Optional[int] = None,
+               kernel_initializer: Any = "VarianceScaling",
+               kernel_regularizer: Any = None,
+               **kwargs):
+    """Creates the local baseline; its weights are made when it first sees an input.
+
+    Args:
+      filters: int, the output (value) channels; divisible by `num_heads`.
+      num_heads: int, the attention heads (8 in the paper's baseline).
+      kernel_size: int, the neighbourhood's side, odd (default 7, Ramachandran et
+        al.'s); it sets the embedding tables' rows.
+      key_channels: int or None, the key/query channels, divisible by `num_heads` into
+        an even number per head (half for each embedding table); None (default) takes
+        the input's channels.
+      kernel_initializer: a Keras initializer or its name, for every weight: the
+        projection kernel (eq. 3) and both embedding tables.
+      kernel_regularizer: a Keras regularizer or None, for the same weights.
+      **kwargs: the base `Layer`'s keywords (`name`, `dtype`, `trainable`, ...).
+
+    Raises:
+      ValueError: an argument out of range.
+    """
+    super().__init__(filters, num_heads=num_heads, key_channels=key_channels,
+                     kernel_initializer=kernel_initializer,
+                     kernel_regularizer=kernel_regularizer, **kwargs)
     self.kernel_size = spec.check_kernel_size(kernel_size)
     if key_channels is not None:
       spec.check_local_key_dim(key_channels // num_heads,
@@ -459,7 +609,3 @@ class LocalSelfAttention(AttentionBase):
     config = super().get_config()
     config.update(kernel_size=self.kernel_size)
     return config
-
-
-LAYER_DEFINITIONS = (GlobalSelfAttention, AxialContentPositionalAttention,
-                     LocalSelfAttention)

@@ -1,14 +1,62 @@
-"""GSA layers for tf_keras (Keras 2: `TF_USE_LEGACY_KERAS=1`, the Model Garden's Keras)."""
+"""GSA layers for tf_keras (Keras 2: `TF_USE_LEGACY_KERAS=1`, the Model Garden's Keras).
+
+Each layer is its definition in `gsa_keras.layers.definitions` (arguments, weights,
+forward pass, config) on tf_keras's `Layer`, registered as `gsa_keras>ClassName`.
+"""
 
 import tf_keras
 
 from gsa_keras.layers import binding
+from gsa_keras.layers import definitions
 from gsa_keras.layers.weights import transfer_weights
 
-_layers = binding.bind_layers(tf_keras, __name__)
-GlobalSelfAttention = _layers.GlobalSelfAttention
-AxialContentPositionalAttention = _layers.AxialContentPositionalAttention
-LocalSelfAttention = _layers.LocalSelfAttention
+_serializable = tf_keras.saving.register_keras_serializable(
+    package=binding.SERIALIZATION_PACKAGE)
+
+
+@_serializable
+class GlobalSelfAttention(definitions.GlobalSelfAttentionDefinition, tf_keras.layers.Layer):
+  """The GSA module (Section 3.1, Fig. 1, Appendix B) as a tf_keras layer.
+
+  Content attention `Q (softmax(K)^T V)` (eqs. 1, 4) plus column then row positional
+  attention with relative position embeddings (eqs. 2, 5-7), summed (eq. 8), on one
+  fused K/Q/V projection (eq. 3). `(batch, height, width, channels)` in, `(batch,
+  height, width, filters)` out. `use_content`, `use_column` and `use_row` select
+  Table 4's ablations (`from_variant` by name); `attention_weights(inputs)` returns
+  the maps it attends with. The arguments are documented in `__init__`.
+  """
+
+  _keras = tf_keras
+
+
+@_serializable
+class AxialContentPositionalAttention(definitions.AxialContentPositionalAttentionDefinition,
+                                      tf_keras.layers.Layer):
+  """Table 2's axial baseline (Ramachandran et al. 2019) as a tf_keras layer.
+
+  Along each column, then (after batch normalisation) along each row:
+  `softmax_i(q . k_i + q . r_{i-x}) v_i`, with the GSA module's projection (eq. 3),
+  relative embeddings (eq. 5) and batch normalisation. `(batch, height, width,
+  channels)` in, `(batch, height, width, filters)` out. The arguments are documented
+  in `__init__`.
+  """
+
+  _keras = tf_keras
+
+
+@_serializable
+class LocalSelfAttention(definitions.LocalSelfAttentionDefinition, tf_keras.layers.Layer):
+  """Table 3's local baseline, stand-alone self-attention (Ramachandran et al. 2019), as
+  a tf_keras layer.
+
+  Each pixel attends with a softmax to its `kernel_size x kernel_size` neighbourhood:
+  `y_ij = sum_ab softmax_ab(q_ij . k_ab + q_ij . r_{a-i,b-j}) v_ab`, on the GSA
+  module's projection (eq. 3), with row- and column-offset embeddings; padding takes
+  no weight, any input size works. The arguments are documented in `__init__`.
+  """
+
+  _keras = tf_keras
+
 
 __all__ = ["GlobalSelfAttention", "AxialContentPositionalAttention", "LocalSelfAttention",
            "transfer_weights"]

@@ -5,9 +5,11 @@ Keras-free; the layers in `gsa_keras.layers` are thin shells around these.
 """
 
 from gsa_keras.ops.attention import AXES
+from gsa_keras.ops.attention import QUERY_NORMALIZATIONS
 from gsa_keras.ops.attention import axial_softmax_attention
 from gsa_keras.ops.attention import content_attention
 from gsa_keras.ops.attention import global_context
+from gsa_keras.ops.attention import normalize_queries
 from gsa_keras.ops.attention import positional_attention
 from gsa_keras.ops.attention import positional_scores
 from gsa_keras.ops.attention import project_kqv
@@ -20,3 +22,10 @@ from gsa_keras.ops.relative_positions import neighbourhood_mask
 from gsa_keras.ops.relative_positions import relative_to_absolute
 from gsa_keras.ops.relative_positions import resize_relative_embeddings
 from gsa_keras.ops.relative_positions import table_reach
+
+__all__ = [
+    "AXES", "QUERY_NORMALIZATIONS", "axial_softmax_attention", "content_attention",
+    "global_context", "normalize_queries", "positional_attention", "positional_scores",
+    "project_kqv", "score_blocks", "spatial_softmax", "local_attention",
+    "neighbourhood", "relative_logits", "neighbourhood_mask", "relative_to_absolute",
+    "resize_relative_embeddings", "table_reach"]

@@ -22,6 +22,8 @@ import math
 
 import tensorflow as tf
 
+from gsa_keras import spec
+
 # Column attention mixes rows x <- i within a column y; row attention mixes columns
 # y <- j within a row x. The two are the same computation along different axes, so
 # they differ only in these equations, used as written by Table 2's axial baseline
@@ -89,23 +91,23 @@ def _equal_widths(parts):
   return groups
 
 
-def _dimensions(tensor):
+def dimensions(tensor):
   """The tensor's dimensions, static where known, else scalar tensors."""
   dynamic = tf.shape(tensor)
   return [size if size is not None else dynamic[index]
           for index, size in enumerate(tensor.shape)]
 
 
-def _by_head(tensor):
+def by_head(tensor):
   """`(b, x, y, n, c)` -> `(b, n, x y, c)`: each head's pixels as one matrix."""
-  batch, height, width, heads, channels = _dimensions(tensor)
+  batch, height, width, heads, channels = dimensions(tensor)
   return tf.reshape(tf.transpose(tensor, (0, 3, 1, 2, 4)),
                     [batch, heads, height * width, channels])
 
 
 def _pixel_softmax(keys):
   """Eq. 4's sigma in float32, laid out `(b, n, k, x y)`: a softmax along the last axis."""
-  batch, height, width, heads, key_dim = _dimensions(keys)
+  batch, height, width, heads, key_dim = dimensions(keys)
   logits = tf.reshape(tf.transpose(keys, (0, 3, 4, 1, 2)),
                       [batch, heads, key_dim, height * width])
   return tf.nn.softmax(tf.cast(logits, tf.float32))
@@ -113,14 +115,14 @@ def _pixel_softmax(keys):
 
 def spatial_softmax(keys):
   """Eq. 4's sigma: softmax over all pixels (x, y), per batch, head and channel."""
-  batch, height, width, heads, key_dim = _dimensions(keys)
+  batch, height, width, heads, key_dim = dimensions(keys)
   weights = tf.reshape(_pixel_softmax(keys), [batch, heads, key_dim, height, width])
   return tf.cast(tf.transpose(weights, (0, 3, 4, 1, 2)), keys.dtype)
 
 
 def global_context(keys, values):
   """Eq. 4, second line: `C = softmax(K)^T V`, the `(b, n, k, v)` global context."""
-  return tf.matmul(tf.cast(_pixel_softmax(keys), values.dtype), _by_head(values))
+  return tf.matmul(tf.cast(_pixel_softmax(keys), values.dtype), by_head(values))
 
 
 def content_attention(keys, queries, values):
@@ -137,8 +139,8 @@ def content_attention(keys, queries, values):
   Returns:
     `(b, x, y, n, v)`.
   """
-  batch, height, width, heads, value_dim = _dimensions(values)
-  outputs = tf.matmul(_by_head(queries), global_context(keys, values))  # (b, n, x y, v)
+  batch, height, width, heads, value_dim = dimensions(values)
+  outputs = tf.matmul(by_head(queries), global_context(keys, values))  # (b, n, x y, v)
   return tf.transpose(tf.reshape(outputs, [batch, heads, height, width, value_dim]),
                       (0, 2, 3, 1, 4))
 
@@ -236,9 +238,9 @@ def positional_scores(queries, positions, axis):
   """
   position_major = (AXIS_DIMENSION[axis], _line_axis(axis), 0, 3, 4)
   by_position = tf.transpose(queries, position_major)  # (length, lines, b, n, k)
-  dimensions = _dimensions(by_position)
+  leading = dimensions(by_position)[:-1]
   scores = tf.reshape(_line_scores(by_position, positions),
-                      dimensions[:-1] + [tf.shape(positions)[0]])
+                      leading + [tf.shape(positions)[0]])
   return tf.transpose(scores, _inverse(position_major))
 
 
@@ -275,3 +277,43 @@ def axial_softmax_attention(queries, keys, values, positions, mask, axis):
   logits = tf.where(mask, tf.cast(logits, tf.float32), tf.float32.min)
   weights = tf.cast(tf.nn.softmax(logits, axis=-1), values.dtype)
   return tf.einsum(_AGGREGATE[axis], weights, values)
+
+
+# Normalisations of the queries that the module may apply before both of its branches.
+# None is the paper's module: Section 3.1 leaves the queries of eq. 1 unnormalised
+# (softmax on them cost 1% top-1 on ImageNet). Unnormalised, the content branch is
+# quadratic in the scale of the module's input and the positional branch cubic once the
+# batch norm between its column and row passes uses moving statistics (evaluation
+# mode): `study_results/input_scale/`. Either normalisation makes both branches linear.
+QUERY_NORMALIZATIONS = spec.QUERY_NORMALIZATIONS
+# Added to the squared norm in 'l2', so an all-zero query stays zero instead of NaN.
+L2_EPSILON = 1e-6
+
+
+def normalize_queries(queries, method, scale=None):
+  """The queries `(b, x, y, n, k)` normalised per pixel and head by `method`.
+
+  - None: unchanged (the paper's eq. 1).
+  - 'softmax': a softmax over each head's k channels, the normalisation of Shen et
+    al. (2018) that the paper removed: each pixel's output is then a convex
+    combination of the global context vectors (eq. 1) and of the positional values.
+  - 'l2': each head's query divided by its L2 norm and multiplied by that head's
+    learned `scale` (`(n,)`), so only its direction depends on the input.
+
+  Both normalisations run in float32 and return the queries' dtype.
+  """
+  if method is None:
+    return queries
+  if method not in QUERY_NORMALIZATIONS:
+    raise ValueError(f"`query_normalization` must be one of "
+                     f"{list(QUERY_NORMALIZATIONS)}, got {method!r}.")
+  values = tf.cast(queries, tf.float32)
+  if method == "softmax":
+    normalized = tf.nn.softmax(values, axis=-1)
+  else:
+    if scale is None:
+      raise ValueError("`query_normalization='l2'` needs the per-head `scale`.")
+    normalized = (values * tf.math.rsqrt(
+        tf.reduce_sum(tf.square(values), axis=-1, keepdims=True) + L2_EPSILON)
+                  * tf.cast(scale, tf.float32)[:, None])
+  return tf.cast(normalized, queries.dtype)

@@ -1,7 +1,8 @@
 """Local self-attention (Ramachandran et al. 2019, "Stand-Alone Self-Attention"), Table 3's
 local baseline, on the math core's conventions.
 
-Each pixel (i, j) attends to its `k x k` neighbourhood N(i, j) (Ramachandran et al. 2019's equation):
+Each pixel (i, j) attends to its `k x k` neighbourhood N(i, j) (Ramachandran et al. 2019's
+equation):
 
     y_ij = sum_{(a, b) in N(i, j)} softmax_ab(q_ij . k_ab + q_ij . r_{a-i, b-j}) v_ab
 
@@ -23,8 +24,8 @@ add up by broadcasting to `(p, k, k)`.
 
 import tensorflow as tf
 
-from gsa_keras.ops.attention import _by_head  # pylint: disable=protected-access
-from gsa_keras.ops.attention import _dimensions  # pylint: disable=protected-access
+from gsa_keras.ops.attention import by_head
+from gsa_keras.ops.attention import dimensions
 
 
 def neighbourhood(height, width, kernel_size):
@@ -70,7 +71,7 @@ def relative_logits(queries, row_embeddings, column_embeddings):
   """
   key_dim = queries.shape[-1]
   kernel_size = row_embeddings.shape[0]
-  dimensions = _dimensions(queries)
+  leading = dimensions(queries)[:-1]
   # 2-D products: on this CPU, TensorFlow 2.20's matmul of a (2, 1, 21, 4) tensor by a
   # broadcast 2-D (7, 4) one returned wrong values, and with (2, 2, 21, 4) corrupted
   # the heap.
@@ -78,11 +79,11 @@ def relative_logits(queries, row_embeddings, column_embeddings):
   by_row = tf.matmul(flat[:, :key_dim // 2], row_embeddings, transpose_b=True)  # (., k)
   by_column = tf.matmul(flat[:, key_dim // 2:], column_embeddings, transpose_b=True)
   logits = by_row[:, :, tf.newaxis] + by_column[:, tf.newaxis, :]  # (., k, k)
-  return tf.reshape(logits, dimensions[:-1] + [kernel_size ** 2])
+  return tf.reshape(logits, leading + [kernel_size ** 2])
 
 
 def local_attention(queries, keys, values, row_embeddings, column_embeddings):
-  """Stand-alone local self-attention (Ramachandran et al. 2019) over each pixel's `k x k` neighbourhood.
+  """Stand-alone local self-attention (Ramachandran et al. 2019) over `k x k` neighbourhoods.
 
   `y_ij = sum_{(a,b) in N(i,j)} softmax_ab(q_ij . k_ab + q_ij . r_{a-i,b-j}) v_ab`;
   neighbours outside the image take no weight (their logits are masked before the
@@ -97,11 +98,11 @@ def local_attention(queries, keys, values, row_embeddings, column_embeddings):
     `(b, x, y, n, v)`.
   """
   kernel_size = row_embeddings.shape[0]
-  batch, height, width, heads, value_dim = _dimensions(values)
+  batch, height, width, heads, value_dim = dimensions(values)
   index, inside = neighbourhood(height, width, kernel_size)
-  queries = _by_head(queries)  # (b, n, p, k)
-  neighbour_keys = tf.gather(_by_head(keys), index, axis=2)  # (b, n, p, m, k)
-  neighbour_values = tf.gather(_by_head(values), index, axis=2)  # (b, n, p, m, v)
+  queries = by_head(queries)  # (b, n, p, k)
+  neighbour_keys = tf.gather(by_head(keys), index, axis=2)  # (b, n, p, m, k)
+  neighbour_values = tf.gather(by_head(values), index, axis=2)  # (b, n, p, m, v)
   # q_ij . k_ab: one matrix-vector product per pixel and head.
   content = tf.squeeze(tf.matmul(neighbour_keys, queries[..., tf.newaxis]), -1)
   logits = tf.cast(content + relative_logits(queries, row_embeddings, column_embeddings),

@@ -32,10 +32,8 @@ import tensorflow as tf
 from official.core import config_definitions as cfg
 from official.vision.configs import image_classification as ic_config
 from official.vision.serving import export_saved_model_lib
-# tf_keras's switch for tracing every layer's call into the SavedModel (the public
-# `model.save(save_traces=...)` sets it, but only for Keras models).
-from tf_keras.src.saving.legacy.saved_model import utils as keras_saved_model_utils
 
+from gsa_keras import compat
 from gsa_keras import runs
 from gsa_keras.serving import module as serving_module
 
@@ -46,15 +44,6 @@ def load_params(experiment: str, config_files: Sequence[str] = (),
   of experiment this module exports."""
   return runs.load_params(experiment, config_files, params_override,
                           task_type=ic_config.ImageClassificationTask)
-
-
-def _without_keras_layer_traces():
-  """A scope in which saving a module that holds a tf_keras model saves the model's
-  variables but no trace of every layer's call (which tf_keras adds for reloading the
-  model as Keras). Exports are used through their signatures, and the traces cost time:
-  on the digits model (one measurement) the SavedModel export took 20 s instead of 45,
-  and the TFLite conversion 14 s instead of 47."""
-  return keras_saved_model_utils.keras_option_scope(save_traces=False)
 
 
 # A staged export's name beside its target `NAME`: `.NAME.tmp-export-<pid>-<random>`,
@@ -246,7 +235,11 @@ def export_saved_model(params, checkpoint_prefix: str, export_dir: str,
   runs.restore(module.model, checkpoint_prefix)
   # The export's params.yaml says what the SavedModel computes in.
   recorded = params.replace(runtime={"mixed_precision_dtype": module.precision})
-  with _without_keras_layer_traces(), staged(export_dir) as staged_dir:
+  # Exports are used through their signatures: no trace of every layer's call (which
+  # tf_keras adds for reloading the model as Keras), which cost time: on the digits
+  # model (one measurement) the SavedModel export took 20 s instead of 45, and the
+  # TFLite conversion 14 s instead of 47.
+  with compat.without_keras_layer_traces(), staged(export_dir) as staged_dir:
     export_saved_model_lib.export_inference_graph(
         input_type="image_tensor", batch_size=batch_size,
         input_image_size=list(params.task.model.input_size[:2]), params=recorded,
@@ -272,7 +265,7 @@ def export_tflite(module: serving_module.ClassifierModule, tflite_path: str) -> 
   module = module.with_precision("float32")
   converter = tf.lite.TFLiteConverter.from_concrete_functions(
       [module.tflite_function()], module)
-  with _without_keras_layer_traces():  # The converter saves `module` first.
+  with compat.without_keras_layer_traces():  # The converter saves `module` first.
     flatbuffer = converter.convert()
   with staged(tflite_path) as staged_file:
     with tf.io.gfile.GFile(staged_file, "wb") as f:

@@ -19,15 +19,17 @@ pipeline does. Encoded images are decoded only if their headers declare at most
 """
 
 import contextlib
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import tensorflow as tf
 import tf_keras
 
+from official.vision.modeling import factory
 from official.vision.ops import preprocess_ops
 from official.vision.serving import export_base
 from official.vision.serving import image_classification
 
+from gsa_keras import compat
 from gsa_keras.serving import image_size
 
 # Model Garden input type -> signature key.
@@ -37,6 +39,7 @@ SIGNATURES = {
     "tf_example": "tf_example",
 }
 INPUT_KEY = "inputs"  # The input name of every signature (the Model Garden's).
+NUM_CHANNELS = 3  # RGB images.
 # The default limit on the pixels the encoded images of one request decode to.
 DEFAULT_MAX_IMAGE_PIXELS = image_size.DEFAULT_MAX_IMAGE_PIXELS
 # What the model may compute in -> the tf_keras dtype policy it is built under.
@@ -68,6 +71,19 @@ def dtype_policy(precision: str):
     yield
   finally:
     tf_keras.mixed_precision.set_global_policy(previous)
+
+
+def build_model(params, batch_size: Optional[int] = None,
+                precision: str = DEFAULT_PRECISION) -> tf_keras.Model:
+  """The classifier of `params.task.model`, as the Model Garden builds it to serve
+  (inputs [batch_size, height, width, 3], no L2 regularizer), computing in
+  `precision` whatever the process's global dtype policy."""
+  height, width = params.task.model.input_size[:2]
+  with dtype_policy(precision):
+    return factory.build_classification_model(
+        input_specs=tf_keras.layers.InputSpec(
+            shape=[batch_size, height, width, NUM_CHANNELS]),
+        model_config=params.task.model, l2_regularizer=None)
 
 
 # The start of the error a request gets when the model's logits are not finite.
@@ -146,10 +162,15 @@ class ClassifierModule(image_classification.ClassificationModule):
     """
     self._max_image_pixels = image_size.validate_max_image_pixels(max_image_pixels)
     self._precision = validate_precision(precision)
+    # Kept here too: the Model Garden's base class keeps them in private attributes.
+    self._serving_input_type = input_type
+    self._serving_batch_size = batch_size
+    self._serving_image_size = tuple(params.task.model.input_size[:2])
+    if model is None:
+      model = build_model(params, batch_size, precision)
     super().__init__(
-        params, batch_size=batch_size,
-        input_image_size=list(params.task.model.input_size[:2]),
-        input_type=input_type, model=model)
+        params, batch_size=batch_size, input_image_size=self.input_image_size,
+        input_type=input_type, num_channels=NUM_CHANNELS, model=model)
     # A bfloat16 model's head gives bfloat16 logits: the signatures return float32,
     # and `serve` takes the softmax of these. The Model Garden's base class sets
     # `inference_step` on the instance (to `model.call`), so it is wrapped there.
@@ -165,16 +186,27 @@ class ClassifierModule(image_classification.ClassificationModule):
     """What the module's model was built to compute in (one of `PRECISIONS`)."""
     return self._precision
 
-  def _build_model(self):
-    with dtype_policy(self._precision):
-      return super()._build_model()
+  @property
+  def input_type(self) -> str:
+    """The input type of `serve`'s callers ('image_tensor', 'image_bytes', ...)."""
+    return self._serving_input_type
+
+  @property
+  def batch_size(self) -> Optional[int]:
+    """The batch size of every signature, or None for any."""
+    return self._serving_batch_size
+
+  @property
+  def input_image_size(self) -> List[int]:
+    """[height, width] of the model's input images."""
+    return list(self._serving_image_size)
 
   def _float32_logits(self, images: tf.Tensor) -> tf.Tensor:
     return checked_logits(tf.cast(self._model_step(images), tf.float32))
 
   def _checked(self, inputs: tf.Tensor, inner_shape) -> tf.Tensor:
     """`inputs` after run-time checks: shape [batch] + inner_shape, batch > 0."""
-    inputs = tf.ensure_shape(inputs, [self._batch_size] + inner_shape,
+    inputs = tf.ensure_shape(inputs, [self.batch_size] + inner_shape,
                              name="check_inputs_shape")
     nonempty = tf.debugging.assert_positive(
         tf.shape(inputs)[0], message="`inputs` is an empty batch")
@@ -184,7 +216,7 @@ class ClassifierModule(image_classification.ClassificationModule):
   @tf.function
   def inference_from_image_tensors(self, inputs):
     return super().inference_from_image_tensors(
-        self._checked(inputs, [None, None, self._num_channels]))
+        self._checked(inputs, [None, None, NUM_CHANNELS]))
 
   def _checked_sizes(self, encoded: tf.Tensor) -> tf.Tensor:
     """`encoded` images [batch] once their headers' sizes are within the limit."""
@@ -205,33 +237,35 @@ class ClassifierModule(image_classification.ClassificationModule):
     return super().inference_from_image_bytes(
         self._checked_sizes(examples["image/encoded"]))
 
+  @compat.overrides(image_classification.ClassificationModule)
   def _crop_and_resize(self, image: tf.Tensor) -> tf.Tensor:
     """Float [h, w, 3] -> [height, width, 3]: the evaluation crop and resize."""
     data = self.params.task.validation_data
     if data.aug_crop:
       image = preprocess_ops.center_crop_image(image, data.center_crop_fraction)
-    image = tf.image.resize(image, self._input_image_size,
+    image = tf.image.resize(image, self.input_image_size,
                             method=data.tf_resize_method)
-    return tf.ensure_shape(image, self._input_image_size + [self._num_channels])
+    return tf.ensure_shape(image, self.input_image_size + [NUM_CHANNELS])
 
+  @compat.overrides(image_classification.ClassificationModule)
   def _decode_image(self, encoded_image_bytes: tf.Tensor) -> tf.Tensor:
     """Encoded image -> uint8 [height, width, 3], cropped and resized.
 
     Its callers (`inference_from_image_bytes`, `inference_from_tf_example`) check
     the sizes of the whole batch first (`_checked_sizes`).
     """
-    image = tf.io.decode_image(encoded_image_bytes, channels=self._num_channels,
+    image = tf.io.decode_image(encoded_image_bytes, channels=NUM_CHANNELS,
                                expand_animations=False)
     image = self._crop_and_resize(tf.cast(image, tf.float32))
     return tf.cast(tf.round(image), tf.uint8)
 
   def module_for(self, input_type: str) -> "ClassifierModule":
     """The module serving `input_type` with this module's model (created once)."""
-    if input_type == self._input_type:
+    if input_type == self.input_type:
       return self
     if input_type not in self._siblings:
       self._siblings[input_type] = ClassifierModule(
-          self.params, input_type=input_type, batch_size=self._batch_size,
+          self.params, input_type=input_type, batch_size=self.batch_size,
           model=self.model, max_image_pixels=self._max_image_pixels,
           precision=self._precision)
     return self._siblings[input_type]
@@ -251,7 +285,7 @@ class ClassifierModule(image_classification.ClassificationModule):
     if validate_precision(precision) == self._precision:
       return self
     other = ClassifierModule(
-        self.params, input_type=self._input_type, batch_size=self._batch_size,
+        self.params, input_type=self.input_type, batch_size=self.batch_size,
         max_image_pixels=self._max_image_pixels, precision=precision)
     other.model.set_weights(self.model.get_weights())
     return other
@@ -263,7 +297,7 @@ class ClassifierModule(image_classification.ClassificationModule):
     The converter drops its check of the logits (`checked_logits`): TFLite has no
     builtin op that fails a call, so a flatbuffer's caller checks them itself."""
     spec = tf.TensorSpec(
-        [self._batch_size or 1] + self._input_image_size + [self._num_channels],
+        [self.batch_size or 1] + self.input_image_size + [NUM_CHANNELS],
         tf.uint8, name=INPUT_KEY)
     module = self.module_for("image_tensor")
     return module.inference_from_image_tensors.get_concrete_function(spec)

@@ -13,6 +13,10 @@ A failed build is recorded too: the processes that wait for it fail with its err
 instead of building it again. Each build is also reported to the controller with the
 test that asked for it, where `BuildCheck` fails the session if an artefact was built
 more than once.
+
+`start_early` begins a long build in a background thread of the first process that
+asks, so that process runs other tests meanwhile; the lock makes everyone else wait
+for it as for any other build.
 """
 
 import contextlib
@@ -21,9 +25,10 @@ import json
 import os
 import pathlib
 import shutil
+import threading
 import time
 import traceback
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 
@@ -68,22 +73,62 @@ def build(directory: pathlib.Path, name: str, builder: Callable[[pathlib.Path], 
   record_path = directory / f"{name}.json"
   with _locked(directory / f"{name}.lock"):
     if not record_path.exists():
-      output = directory / name
-      shutil.rmtree(output, ignore_errors=True)  # Left by an interrupted build.
-      output.mkdir()
-      start = time.time()
-      try:
-        value = builder(output)
-      except Exception:  # Recorded for the waiting processes, and raised here.
-        _record(record_path, start, ok=False, error=traceback.format_exc())
-        raise
-      _record(record_path, start, ok=True, value=value)
-      return value
+      return _build(directory, name, builder)
     record = json.loads(record_path.read_text(encoding="utf-8"))
   if not record["ok"]:
     raise RuntimeError(f"Building the shared artefact {name!r} failed on "
                        f"{record['worker']}:\n{record['error']}")
   return record["value"]
+
+
+def start_early(directory: pathlib.Path, name: str,
+                builder: Callable[[pathlib.Path], Any]) -> Optional[threading.Thread]:
+  """Starts building `name` in a thread of this process, unless another process builds
+  or has built it; returns the thread (join it before the process ends), or None.
+
+  The thread holds `name`'s lock until the build is recorded, so `build(directory,
+  name, ...)` in any process (this one included) waits for it and reads its record.
+  For an artefact that takes minutes and is a subprocess: the tests go on meanwhile.
+  """
+  # Closed here or by the thread, which holds the lock until the build is recorded.
+  lock_file = open(directory / f"{name}.lock", "a", encoding="utf-8")  # noqa: SIM115
+  try:
+    fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:  # Another process is building it.
+    lock_file.close()
+    return None
+  if (directory / f"{name}.json").exists():
+    fcntl.flock(lock_file, fcntl.LOCK_UN)
+    lock_file.close()
+    return None
+
+  def build_and_unlock():
+    try:
+      _build(directory, name, builder)
+    except Exception:  # noqa: BLE001
+      pass  # Recorded by `_build`: the processes that read it raise the error.
+    finally:
+      fcntl.flock(lock_file, fcntl.LOCK_UN)
+      lock_file.close()
+
+  thread = threading.Thread(target=build_and_unlock, name=f"build {name}", daemon=True)
+  thread.start()
+  return thread
+
+
+def _build(directory: pathlib.Path, name: str, builder: Callable[[pathlib.Path], Any]):
+  """Builds `name` and records the outcome; the caller holds `name`'s lock."""
+  output = directory / name
+  shutil.rmtree(output, ignore_errors=True)  # Left by an interrupted build.
+  output.mkdir()
+  start = time.time()
+  try:
+    value = builder(output)
+  except Exception:  # Recorded for the waiting processes, and raised here.
+    _record(directory / f"{name}.json", start, ok=False, error=traceback.format_exc())
+    raise
+  _record(directory / f"{name}.json", start, ok=True, value=value)
+  return value
 
 
 def _record(record_path: pathlib.Path, start: float, **outcome) -> None:

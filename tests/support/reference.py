@@ -23,6 +23,7 @@ reference is discriminating (a deliberately wrong variant must NOT match the lay
 Leave them at their defaults for the paper's semantics.
 """
 
+import itertools
 import math
 
 import numpy as np
@@ -295,10 +296,32 @@ def batch_norm(y, bn, training):
 # ---------------------------------------------------------------------------------
 
 
+def normalize_queries(q, method, scale=None):
+  """The queries `(b, h, w, n, kh)` normalised per pixel and head, loop by loop.
+
+  None: unchanged. 'softmax': a softmax over each query's kh channels. 'l2': each query
+  divided by sqrt(|q|^2 + 1e-6) and multiplied by its head's `scale[n]`.
+  """
+  if method is None:
+    return q
+  out = np.zeros(q.shape, dtype=np.float64)
+  b, h, w, n, _ = q.shape
+  for i0, i1, i2, head in itertools.product(range(b), range(h), range(w), range(n)):
+    query = np.asarray(q[i0, i1, i2, head], dtype=np.float64)
+    if method == "softmax":
+      out[i0, i1, i2, head] = softmax_1d(query)
+    elif method == "l2":
+      out[i0, i1, i2, head] = query / np.sqrt(np.sum(query * query) + 1e-6) * scale[head]
+    else:
+      raise ValueError(method)
+  return out
+
+
 def gsa_reference(x, kqv_kernel, column_table, row_table, bn, *, num_heads, key_dim,
                   value_dim, max_relative_shift=None, use_content=True, use_column=True,
                   use_row=True, training=False, key_softmax="pixels", query_softmax=False,
-                  positional_order="column_first", swap_tables=False, shift_sign=+1):
+                  positional_order="column_first", swap_tables=False, shift_sign=+1,
+                  query_normalization=None, query_scale=None):
   """Global self-attention module: Y = Y^C + Y^W (eq. 8), restricted to enabled terms.
 
   * Y^C: global content attention (eqs. 1, 4), if ``use_content``.
@@ -309,11 +332,15 @@ def gsa_reference(x, kqv_kernel, column_table, row_table, bn, *, num_heads, key_
   Mutations (tests only): key_softmax / query_softmax (see `content_attention`);
   ``positional_order="row_first"`` runs row, BN, column; ``swap_tables`` uses the row
   table along columns and vice versa; ``shift_sign=-1`` mirrors the relative shifts.
+
+  ``query_normalization`` (not in the paper; see `normalize_queries`) normalises the
+  queries of both branches first.
   """
   assert use_content or use_column or use_row
   proj = kqv_projection(x, kqv_kernel)
   assert proj.shape[3] == num_heads
   k, q, v = split_kqv(proj, key_dim, value_dim, has_keys=use_content)
+  q = normalize_queries(q, query_normalization, query_scale)
   b, h, w = x.shape[:3]
   total = np.zeros((b, h, w, num_heads * value_dim), dtype=np.float64)
 

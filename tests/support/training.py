@@ -76,9 +76,9 @@ def write_digits_run(model_dir, experiment="gsa_resnet_digits"):
   batch norms moved (`randomize_batch_norm`), a checkpoint that also holds the optimizer
   and the global step (7), and `params.yaml`, in `model_dir`. Returns (model,
   checkpoint prefix)."""
-  from official.core import task_factory  # pylint: disable=g-import-not-at-top
-  from official.core import train_utils  # pylint: disable=g-import-not-at-top
-  from gsa_keras import runs  # pylint: disable=g-import-not-at-top
+  from official.core import task_factory
+  from official.core import train_utils
+  from gsa_keras import runs
   params = runs.load_params(experiment)
   model = runs.build_model(params)
   randomize_batch_norm(model)

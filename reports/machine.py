@@ -1,6 +1,7 @@
 """What a measurement ran on: one description for the benchmarks and the studies.
 
-A light module (no TensorFlow): `studies` import it without loading the benchmarks.
+Standard library only: the benchmarks and the studies record it without loading each
+other (`reports`).
 """
 
 import datetime
