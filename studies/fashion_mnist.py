@@ -83,6 +83,10 @@ ARMS = (
     Arm("local", "table3_local.yaml", "Table 3", "7x7 local self-attention"),
     Arm("groups234", "table5_groups234.yaml", "Table 5", "GSA in groups 2-4"),
     Arm("groups34", "table5_groups34.yaml", "Table 5", "GSA in groups 3-4"),
+    # Not paper rows: the options against large logits in evaluation mode.
+    Arm("gsa_query_l2", "gsa_query_l2.yaml", "option", "GSA, queries L2-normalised"),
+    Arm("gsa_query_softmax", "gsa_query_softmax.yaml", "option",
+        "GSA, queries softmax-normalised"),
 )
 ARMS_BY_NAME = {arm.name: arm for arm in ARMS}
 TABLE6_ARMS = ("conv", "gsa")  # These get `--seeds` seeds, the others `--ablation_seeds`.
