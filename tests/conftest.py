@@ -12,18 +12,14 @@ everything in one process.
 
 import os
 
-from tests.support import threads
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-threads.limit_to_worker_share()  # Before anything imports TensorFlow.
 
-# Imported after the thread limits are set (E402): the helpers import TensorFlow.
-import pytest  # noqa: E402
+import pytest
 
-from tests.support import keras_flavours  # noqa: E402
-from tests.support import once  # noqa: E402
-from tests.support import serving  # noqa: E402
-from tests.support import shared_runs  # noqa: E402
+from tests.support import keras_flavours
+from tests.support import once
+from tests.support import serving
+from tests.support import shared_runs
 
 
 @pytest.fixture(params=sorted(keras_flavours.FLAVOURS))
@@ -42,21 +38,6 @@ def readme_run(tmp_path_factory, pytestconfig) -> shared_runs.Run:
   return shared_runs.Run.from_json(once.build(
       once.session_directory(tmp_path_factory, pytestconfig), "readme_run",
       _make_readme_run))
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _readme_run_started_early(request, tmp_path_factory, pytestconfig):
-  """Starts `readme_run`, the longest artefact (minutes of training in a subprocess),
-  in the background as the session starts, if any of its tests will read it: the
-  workers run other tests meanwhile instead of waiting for it later. The process
-  that started it waits for it before it ends."""
-  thread = None
-  if any("readme_run" in item.fixturenames for item in request.session.items):
-    thread = once.start_early(once.session_directory(tmp_path_factory, pytestconfig),
-                              "readme_run", _make_readme_run)
-  yield
-  if thread is not None:
-    thread.join()
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,10 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 
 import pytest
 
 from tests.support import once
-from tests.support import threads
 from tests.support import training
 
 # Asks for the artefact `thing` in argv[1] and prints what it got; the build takes a
@@ -67,53 +65,6 @@ def test_a_failed_build_fails_the_next_asker_without_a_second_build(tmp_path):
     once.build(tmp_path, "broken", build)
   assert len(calls) == 1
   once.take_builds()  # Not this session's artefacts: not for its check.
-
-
-def test_a_build_started_early_is_read_by_every_asker_and_built_once(tmp_path):
-  release = threading.Event()
-  calls = []
-
-  def build(directory):
-    calls.append(str(directory))
-    release.wait(timeout=60)
-    return "built early"
-
-  thread = once.start_early(tmp_path, "thing", build)
-  assert thread is not None and thread.is_alive()
-  # While it builds, no one else starts it, and askers wait for it.
-  assert once.start_early(tmp_path, "thing", build) is None
-  asker = subprocess.Popen([sys.executable, "-c", _ASK, str(tmp_path)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env=_environment())
-  with pytest.raises(subprocess.TimeoutExpired):
-    asker.communicate(timeout=2)
-  release.set()
-  stdout, stderr = asker.communicate(timeout=120)
-  thread.join(timeout=60)
-  assert asker.returncode == 0, stderr
-  assert json.loads(stdout) == "built early"
-  assert once.build(tmp_path, "thing", build) == "built early"  # This process too.
-  assert calls == [str(tmp_path / "thing")]
-  assert not (tmp_path / "builders.txt").exists()  # The asker never built it.
-  assert once.start_early(tmp_path, "thing", build) is None  # Built already.
-  assert [b["name"] for b in once.take_builds()] == ["thing"]
-
-
-def test_each_worker_gets_its_share_of_the_cores_for_tensorflow():
-  assert [threads.share(workers, 2) for workers in (1, 2, 4)] == [2, 1, 1]
-  assert threads.share(2, 8) == 4
-  outside_xdist = {}
-  threads.limit_to_worker_share(outside_xdist)
-  assert not outside_xdist
-  worker = {"PYTEST_XDIST_WORKER_COUNT": "2"}
-  threads.limit_to_worker_share(worker)
-  expected = str(threads.share(2, threads.cores()))
-  assert all(worker[v] == expected for v in threads.POOL_VARIABLES)
-  chosen = {"PYTEST_XDIST_WORKER_COUNT": "2", "TF_NUM_INTRAOP_THREADS": "3"}
-  threads.limit_to_worker_share(chosen)
-  assert chosen["TF_NUM_INTRAOP_THREADS"] == "3"  # The caller's choice stays.
-  if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):  # This very worker was limited.
-    assert all(os.environ[v] for v in threads.POOL_VARIABLES)
 
 
 # A session of two tests on two xdist workers, each asking for `thing`: in the

@@ -13,10 +13,6 @@ A failed build is recorded too: the processes that wait for it fail with its err
 instead of building it again. Each build is also reported to the controller with the
 test that asked for it, where `BuildCheck` fails the session if an artefact was built
 more than once.
-
-`start_early` begins a long build in a background thread of the first process that
-asks, so that process runs other tests meanwhile; the lock makes everyone else wait
-for it as for any other build.
 """
 
 import contextlib
@@ -25,10 +21,9 @@ import json
 import os
 import pathlib
 import shutil
-import threading
 import time
 import traceback
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 import pytest
 
@@ -79,41 +74,6 @@ def build(directory: pathlib.Path, name: str, builder: Callable[[pathlib.Path], 
     raise RuntimeError(f"Building the shared artefact {name!r} failed on "
                        f"{record['worker']}:\n{record['error']}")
   return record["value"]
-
-
-def start_early(directory: pathlib.Path, name: str,
-                builder: Callable[[pathlib.Path], Any]) -> Optional[threading.Thread]:
-  """Starts building `name` in a thread of this process, unless another process builds
-  or has built it; returns the thread (join it before the process ends), or None.
-
-  The thread holds `name`'s lock until the build is recorded, so `build(directory,
-  name, ...)` in any process (this one included) waits for it and reads its record.
-  For an artefact that takes minutes and is a subprocess: the tests go on meanwhile.
-  """
-  # Closed here or by the thread, which holds the lock until the build is recorded.
-  lock_file = open(directory / f"{name}.lock", "a", encoding="utf-8")  # noqa: SIM115
-  try:
-    fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-  except BlockingIOError:  # Another process is building it.
-    lock_file.close()
-    return None
-  if (directory / f"{name}.json").exists():
-    fcntl.flock(lock_file, fcntl.LOCK_UN)
-    lock_file.close()
-    return None
-
-  def build_and_unlock():
-    try:
-      _build(directory, name, builder)
-    except Exception:  # noqa: BLE001
-      pass  # Recorded by `_build`: the processes that read it raise the error.
-    finally:
-      fcntl.flock(lock_file, fcntl.LOCK_UN)
-      lock_file.close()
-
-  thread = threading.Thread(target=build_and_unlock, name=f"build {name}", daemon=True)
-  thread.start()
-  return thread
 
 
 def _build(directory: pathlib.Path, name: str, builder: Callable[[pathlib.Path], Any]):
