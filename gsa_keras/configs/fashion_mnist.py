@@ -37,9 +37,10 @@ TRAIN_IMAGES = 55_000  # The training split (60,000 less the validation split).
 STEPS_PER_EPOCH = TRAIN_IMAGES // BATCH_SIZE  # 859
 # Ten epochs: the convolutional arm must reach the accuracy ResNets are known to reach
 # on Fashion-MNIST (92% or more) for the comparisons to mean anything; the earlier
-# 0.58 epochs reached 73%. Chosen from the learning curve of a pilot run of the
-# convolutional arm on the validation split (study_results/fashion_mnist); the
-# convergence check (twice the epochs for the conv and GSA arms) is in its results.md.
+# 0.58 epochs reached 73%. To be confirmed on the validation split by the learning curve
+# of the pilot run of the convolutional arm (study_results/fashion_mnist; not finished
+# yet: docs/studies.md), and by the convergence check (twice the epochs for the conv and
+# GSA arms) in its results.md.
 EPOCHS = 10
 TRAIN_STEPS = EPOCHS * STEPS_PER_EPOCH
 WARMUP_STEPS = 50
