@@ -291,7 +291,8 @@ class GlobalSelfAttentionDefinition(AxialAttentionBase):
     row attention takes the normalised column output.
   - Output = content + positional (eq. 8).
   - Optionally (not in the paper), the queries of both branches are normalised first
-    (`query_normalization`), which makes the module linear in the scale of its input.
+    (`query_normalization`), which bounds how the module grows with the scale of its
+    input ('l2': linearly).
 
   Weights: `kqv_kernel` `(channels, heads, 2 * key_channels / heads + filters / heads)`
   (without the keys' share when `use_content=False`), `column_embeddings` and
@@ -356,9 +357,10 @@ class GlobalSelfAttentionDefinition(AxialAttentionBase):
         is the paper's module (Section 3.1 leaves the queries unnormalised on
         purpose). Unnormalised, the module is cubic in the scale of its input in
         evaluation mode, so a network can answer inputs unlike its training data
-        with huge logits; 'softmax' (Shen et al. 2018's normalisation, which the
-        paper removed) or 'l2' (unit norm per head times a learned per-head scale,
-        initialised to sqrt(key channels per head)) make it linear.
+        with huge logits. 'l2' (unit norm per head times a learned per-head scale,
+        initialised to sqrt(key channels per head)) makes it linear; 'softmax' (Shen
+        et al. 2018's normalisation, which the paper removed) about x^1.1-1.7, as a
+        softmax sharpens when its input grows.
       **kwargs: the base `Layer`'s keywords (`name`, `dtype`, `trainable`, ...).
 
     Raises:

@@ -284,7 +284,8 @@ def axial_softmax_attention(queries, keys, values, positions, mask, axis):
 # (softmax on them cost 1% top-1 on ImageNet). Unnormalised, the content branch is
 # quadratic in the scale of the module's input and the positional branch cubic once the
 # batch norm between its column and row passes uses moving statistics (evaluation
-# mode): `study_results/input_scale/`. Either normalisation makes both branches linear.
+# mode): `study_results/input_scale/`. 'l2' makes both branches linear in it; 'softmax'
+# only partly, as a softmax sharpens when its input grows (tests/test_query_normalization.py).
 QUERY_NORMALIZATIONS = spec.QUERY_NORMALIZATIONS
 # Added to the squared norm in 'l2', so an all-zero query stays zero instead of NaN.
 L2_EPSILON = 1e-6
@@ -295,8 +296,8 @@ def normalize_queries(queries, method, scale=None):
 
   - None: unchanged (the paper's eq. 1).
   - 'softmax': a softmax over each head's k channels, the normalisation of Shen et
-    al. (2018) that the paper removed: each pixel's output is then a convex
-    combination of the global context vectors (eq. 1) and of the positional values.
+    al. (2018) that the paper removed: each pixel's content output is then a convex
+    combination of the global context vectors (eq. 1).
   - 'l2': each head's query divided by its L2 norm and multiplied by that head's
     learned `scale` (`(n,)`), so only its direction depends on the input.
 
