@@ -197,9 +197,7 @@ class Architecture:
       raise ValueError(f"`norm_momentum` must be in [0, 1), got {self.norm_momentum!r}.")
     if not _is_number(self.norm_epsilon) or self.norm_epsilon <= 0:
       raise ValueError(f"`norm_epsilon` must be a number > 0, got {self.norm_epsilon!r}.")
-    if self.query_normalization not in QUERY_NORMALIZATIONS:
-      raise ValueError(f"`query_normalization` must be one of "
-                       f"{list(QUERY_NORMALIZATIONS)}, got {self.query_normalization!r}.")
+    check_query_normalization(self.query_normalization)
     attention = tuple(g for g in self.residual_groups() if g.use_attention)
     if attention:
       operator.check(self, attention)
@@ -371,6 +369,14 @@ def check_positive_int(value, argument: str) -> int:
   """Returns `value`; raises ValueError naming `argument` unless it is an int > 0."""
   if not _is_int(value) or value <= 0:
     raise ValueError(f"`{argument}` must be a positive integer, got {value!r}.")
+  return value
+
+
+def check_query_normalization(value) -> Optional[str]:
+  """Returns `value`; raises ValueError unless it is one of `QUERY_NORMALIZATIONS`."""
+  if value not in QUERY_NORMALIZATIONS:
+    raise ValueError(f"`query_normalization` must be one of "
+                     f"{list(QUERY_NORMALIZATIONS)}, got {value!r}.")
   return value
 
 

@@ -370,9 +370,7 @@ class GlobalSelfAttentionDefinition(AxialAttentionBase):
     if not (use_content or use_column or use_row):
       raise ValueError("At least one of `use_content`, `use_column` and `use_row` must be "
                        "True; got all three False.")
-    if query_normalization not in ops.QUERY_NORMALIZATIONS:
-      raise ValueError(f"`query_normalization` must be one of "
-                       f"{list(ops.QUERY_NORMALIZATIONS)}, got {query_normalization!r}.")
+    spec.check_query_normalization(query_normalization)
     super().__init__(filters, num_heads=num_heads, key_channels=key_channels,
                      max_relative_shift=max_relative_shift, spatial_size=spatial_size,
                      kernel_initializer=kernel_initializer,

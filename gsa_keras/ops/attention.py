@@ -305,9 +305,7 @@ def normalize_queries(queries, method, scale=None):
   """
   if method is None:
     return queries
-  if method not in QUERY_NORMALIZATIONS:
-    raise ValueError(f"`query_normalization` must be one of "
-                     f"{list(QUERY_NORMALIZATIONS)}, got {method!r}.")
+  spec.check_query_normalization(method)
   values = tf.cast(queries, tf.float32)
   if method == "softmax":
     normalized = tf.nn.softmax(values, axis=-1)
