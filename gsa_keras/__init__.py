@@ -3,9 +3,12 @@
 Layout (docs/design.md has the same map with the reasons behind it):
   gsa_keras.spec             the network as data and every argument check (Keras-free).
   gsa_keras.ops              the paper's equations (Appendix B) as TensorFlow functions,
-                             and Table 3's local attention baseline.
+                             Table 3's local attention baseline and SAN's pairwise and
+                             patchwise self-attention (Zhao et al. 2020).
   gsa_keras.layers           Keras layers around them, for Keras 3 and tf_keras (Keras 2);
                              weight transfer between resolutions, batch-norm recalibration.
+  gsa_keras.operators        the registry of spatial operators a residual group can use
+                             (`attention_variant`): layer, FLOP rule, checks, paper rows.
   gsa_keras.network          GSA-ResNet's layer graph from the spec, for either Keras.
   gsa_keras.applications     keras.applications-style models (GSAResNet50, ...), and
                              loading Model Garden runs into them.
@@ -24,6 +27,8 @@ Layout (docs/design.md has the same map with the reasons behind it):
   gsa_keras.checkpoints      finding checkpoints, setting aside corrupt ones.
   gsa_keras.disk_space       disk space for a run: checked before training, named when full.
   gsa_keras.cli              one-line errors for the commands.
+  gsa_keras.compat           the other projects' private APIs this package uses, in one
+                             place (each checked against the installed versions).
   gsa_keras.train            the training entry point (Model Garden flags).
   gsa_keras.serving, .export SavedModel (three signatures, image-size checks) and TFLite
                              export.

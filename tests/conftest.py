@@ -2,10 +2,12 @@
 tests in several modules read are session fixtures, each built once per test session.
 
 The suite runs on every core with pytest-xdist (`pytest.ini`: `-n auto --dist
-worksteal`). The shared artefacts (`readme_run`, `short_run`, `serving_export`,
-`serving_tflite`) are built by the first worker that asks for one and read by the
-others (`tests/support/once.py`), so it does not matter which worker runs which test:
-a worker that needs an artefact being built waits for it. The session fails if an
+worksteal`), in the order `tests/support/schedule.py` makes; the tests marked `slow` run
+in CI (`CI=true`) or with `--run-slow`. The shared artefacts (`readme_run`,
+`short_run`, `serving_export`, `serving_tflite`) are built by the first worker that asks
+for one and read by the others (`tests/support/once.py`), so it does not matter which
+worker runs which test: a worker that needs an artefact being built waits for it (the
+order puts an artefact's readers on one worker, so that this is rare). The session fails if an
 artefact was built more than once (`once.BuildCheck`). `pytest -n 0` runs
 everything in one process.
 """
@@ -18,6 +20,7 @@ import pytest
 
 from tests.support import keras_flavours
 from tests.support import once
+from tests.support import schedule
 from tests.support import serving
 from tests.support import shared_runs
 
@@ -65,26 +68,32 @@ def serving_tflite(serving_export, tmp_path_factory, pytestconfig) -> str:
                     lambda directory: serving.build_tflite(serving_export, directory))
 
 
-# -- The order of the tests, and the check that no shared artefact is built twice. ----
+# -- Which tests run, in what order, and the check that no shared artefact is built
+# twice. ----------------------------------------------------------------------------
 
 
-def pytest_collection_modifyitems(items):
-  """Puts the modules with the most slow tests first, each module's tests together in
-  their order: long tests start early, and the last ones to run are short. (Under
-  `--dist worksteal` each worker starts on a contiguous part of this order, and one
-  that runs out takes the back half of the other's queue.)"""
-  slow_tests, first_seen = {}, {}
-  for index, item in enumerate(items):
-    module = item.nodeid.split("::", 1)[0]
-    slow_tests[module] = (slow_tests.get(module, 0)
-                          + (item.get_closest_marker("slow") is not None))
-    first_seen.setdefault(module, index)
+def pytest_addoption(parser):
+  parser.addoption("--run-slow", action="store_true", default=False,
+                   help="also run the end-to-end tests marked slow (as CI does, where "
+                        "CI=true)")
 
-  def order(item):
-    module = item.nodeid.split("::", 1)[0]
-    return -slow_tests[module], first_seen[module]
 
-  items.sort(key=order)
+def pytest_report_header(config):
+  if schedule.runs_slow_tests(config.getoption("--run-slow"), config.option.markexpr):
+    return "slow tests: included"
+  return ("slow tests: left out (the end-to-end runs); --run-slow or CI=true runs them, "
+          "as CI does")
+
+
+def pytest_collection_modifyitems(config, items):
+  """Leaves out the slow tests outside CI, then orders the rest for the workers
+  (`tests/support/schedule.py`)."""
+  if not schedule.runs_slow_tests(config.getoption("--run-slow"), config.option.markexpr):
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if slow:
+      config.hook.pytest_deselected(items=slow)
+      items[:] = [item for item in items if item.get_closest_marker("slow") is None]
+  items[:] = schedule.worksteal_order(items, schedule.worker_count())
 
 
 def pytest_configure(config):

@@ -18,6 +18,9 @@ _AXIAL_OPTIONS = ("num_heads", "key_channels", "max_relative_shift", "spatial_si
                   "kernel_initializer", "kernel_regularizer", "norm_momentum",
                   "norm_epsilon", "use_sync_bn")
 
+_SAN_OPTIONS = ("kernel_size", "share_planes", "relation_reduction", "kernel_initializer",
+                "kernel_regularizer", "norm_momentum", "norm_epsilon", "use_sync_bn")
+
 # Public layer -> its options after `filters`, in signature order.
 OPTIONS = {
     "GlobalSelfAttention": _AXIAL_OPTIONS[:4] + ("use_content", "use_column", "use_row")
@@ -25,7 +28,13 @@ OPTIONS = {
     "AxialContentPositionalAttention": _AXIAL_OPTIONS,
     "LocalSelfAttention": ("num_heads", "kernel_size", "key_channels", "kernel_initializer",
                            "kernel_regularizer"),
+    "PairwiseSelfAttention": _SAN_OPTIONS,
+    "PatchwiseSelfAttention": _SAN_OPTIONS,
 }
+# The arguments a layer of each kind is made with in the config test (SAN's layers have
+# no heads).
+_CONFIG_TEST_ARGUMENTS = {name: dict(num_heads=2) for name in OPTIONS}
+_CONFIG_TEST_ARGUMENTS.update(PairwiseSelfAttention={}, PatchwiseSelfAttention={})
 
 _CASES = [(flavour, name) for flavour in sorted(keras_flavours.FLAVOURS) for name in OPTIONS]
 
@@ -56,7 +65,7 @@ def test_both_flavours_have_the_same_signature(name):
 @pytest.mark.parametrize("flavour,name", _CASES)
 def test_every_option_is_in_the_config(flavour, name):
   """What the signature names is what `get_config` saves and `from_config` restores."""
-  layer = _layer_class(flavour, name)(8, num_heads=2)
+  layer = _layer_class(flavour, name)(8, **_CONFIG_TEST_ARGUMENTS[name])
   assert set(OPTIONS[name]) | {"filters"} <= set(layer.get_config())
 
 

@@ -18,7 +18,8 @@ from gsa_keras.spec import LOCAL_BASELINE
 from gsa_keras.layers.statistics import recalibrate_batch_norm
 
 _FLAVOUR_EXPORTS = ("GlobalSelfAttention", "AxialContentPositionalAttention",
-                    "LocalSelfAttention", "transfer_weights")
+                    "LocalSelfAttention", "PairwiseSelfAttention", "PatchwiseSelfAttention",
+                    "transfer_weights")
 __all__ = list(_FLAVOUR_EXPORTS) + ["ATTENTION_VARIANTS", "AXIAL_BASELINE", "GSA_VARIANTS",
                                     "LOCAL_BASELINE", "recalibrate_batch_norm",
                                     "tf_keras_is_legacy"]

@@ -8,6 +8,7 @@ import tf_keras
 
 from gsa_keras.layers import binding
 from gsa_keras.layers import definitions
+from gsa_keras.layers import san
 from gsa_keras.layers.weights import transfer_weights
 
 _serializable = tf_keras.saving.register_keras_serializable(
@@ -58,5 +59,35 @@ class LocalSelfAttention(definitions.LocalSelfAttentionDefinition, tf_keras.laye
   _keras = tf_keras
 
 
+@_serializable
+class PairwiseSelfAttention(san.PairwiseSelfAttentionDefinition, tf_keras.layers.Layer):
+  """SAN's pairwise self-attention (Zhao et al. 2020, eq. 2) as a tf_keras layer.
+
+  `y_c(i) = sum_{j in R(i)} softmax_j(gamma([phi(x_i) - psi(x_j), p_i - p_j]))_{c mod W}
+  beta_c(x_j)` over the reflection-padded `kernel_size x kernel_size` footprint R(i),
+  with `W = filters / share_planes` weight channels shared in an interleaved way and `p`
+  a 1x1 convolution of the pixel coordinates. `(batch, height, width, channels)` in,
+  `(batch, height, width, filters)` out; inputs need more than `kernel_size // 2` pixels
+  along each side. The arguments are documented in `__init__`.
+  """
+
+  _keras = tf_keras
+
+
+@_serializable
+class PatchwiseSelfAttention(san.PatchwiseSelfAttentionDefinition, tf_keras.layers.Layer):
+  """SAN's patchwise self-attention (Zhao et al. 2020, eq. 4) as a tf_keras layer.
+
+  `y_c(i) = sum_{j in R(i)} gamma([phi(x_i), psi(x_j) for j in R(i)])_{j, c mod W}
+  beta_c(x_j)` over the reflection-padded `kernel_size x kernel_size` footprint R(i),
+  with `W = filters / share_planes` weight channels shared in an interleaved way and no
+  softmax. `(batch, height, width, channels)` in, `(batch, height, width, filters)` out;
+  inputs need more than `kernel_size // 2` pixels along each side. The arguments are
+  documented in `__init__`.
+  """
+
+  _keras = tf_keras
+
+
 __all__ = ["GlobalSelfAttention", "AxialContentPositionalAttention", "LocalSelfAttention",
-           "transfer_weights"]
+           "PairwiseSelfAttention", "PatchwiseSelfAttention", "transfer_weights"]
