@@ -124,7 +124,7 @@ class ResNetBuilder:
     x = operator.layer(operators.Site(
         keras=self.keras, filters=group.filters, architecture=self.architecture,
         name=spatial, strides=strides if operator.downsamples else 1,
-        kernel_regularizer=self.kernel_regularizer))(x)
+        kernel_regularizer=self.kernel_regularizer, feature_size=tuple(x.shape[1:3])))(x)
     if strides > 1 and not operator.downsamples:
       x = self.layers.AveragePooling2D(pool_size=2, strides=2, name=f"{name}_pool")(x)
     x = self._norm_activation(x, spatial)

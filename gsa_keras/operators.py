@@ -47,6 +47,10 @@ LOCAL = "local"
 CONVOLUTION = "conv3x3"
 # Table 3's local attention ResNet-50 (Ramachandran et al. 2019): 7x7 neighbourhoods.
 LOCAL_KERNEL_SIZE = 7
+# SAN's operators (Zhao et al. 2020) at Table 3's footprint, in the GSA-ResNet structure.
+SAN_PAIRWISE = "san_pairwise"
+SAN_PATCHWISE = "san_patchwise"
+SAN_KERNEL_SIZE = 7
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +65,8 @@ class Site:
     strides: 2 where the block downsamples, for operators that do it themselves
       (`Operator.downsamples`); always 1 for the others.
     kernel_regularizer: a regularizer for every weight, or None.
+    feature_size: the (height, width) of the layer's input where the builder knows it
+      (entries None where it does not), for operators whose layer depends on it.
   """
   keras: Any
   filters: int
@@ -68,6 +74,7 @@ class Site:
   name: str
   strides: int = 1
   kernel_regularizer: Any = None
+  feature_size: Tuple[Any, Any] = (None, None)
 
   @property
   def gsa_layers(self):
@@ -325,6 +332,40 @@ def _local_flops(layer, input_shape, output_shape) -> Dict[str, int]:
   return {ATTENTION: attention}
 
 
+def _san_flops(layer, input_shape, output_shape) -> Dict[str, int]:
+  """SAN's pairwise or patchwise self-attention (Zhao et al. 2020, eqs. 2 and 4), all
+  that the layer computes, 2 per multiply-accumulate: the 1x1 projections phi, psi
+  (relation channels) and beta (outputs) with their biases; the relation (pairwise: one
+  subtraction per relation channel and neighbour, and the position differences; patchwise:
+  a concatenation, no FLOPs); gamma (batch norm as scale and shift, ReLU, 1x1
+  convolution, batch norm, ReLU, 1x1 convolution with bias); the pairwise softmax (exp,
+  sum, divide) and the aggregation, one multiply-accumulate per neighbour and output
+  channel. The position encoding of the pixel grid is computed once per image size and
+  not counted; gathering footprints is a copy."""
+  del output_shape
+  _, height, width, channels = (int(d) if d is not None else None for d in input_shape)
+  if height is None or width is None:
+    raise ValueError(f"Layer {layer.name!r} has unknown spatial input size "
+                     f"{tuple(input_shape)}; FLOPs need a static input size.")
+  pixels, footprint = height * width, layer.kernel_size ** 2
+  relation, weights = channels // layer.relation_reduction, layer.weight_channels
+  projected = 2 * relation + layer.filters
+  attention = 2 * pixels * channels * projected + pixels * projected  # phi, psi, beta
+  if layer.pairwise:
+    gamma_in, gamma_hidden, gamma_out = relation + 2, relation, weights
+    per_pixel = footprint  # gamma runs on every (pixel, neighbour) pair
+    attention += pixels * footprint * (relation + 2)  # the subtractions
+    attention += 3 * pixels * footprint * weights  # softmax over the footprint
+  else:
+    gamma_in, gamma_hidden = relation * (footprint + 1), weights
+    gamma_out, per_pixel = weights * footprint, 1  # gamma runs once per pixel
+  attention += pixels * per_pixel * (2 * gamma_in * gamma_hidden
+                                     + 2 * gamma_hidden * gamma_out + gamma_out)
+  elementwise = 3 * pixels * per_pixel * (gamma_in + gamma_hidden)  # BN (2) + ReLU (1)
+  attention += 2 * pixels * footprint * layer.filters  # the aggregation
+  return {ATTENTION: attention, ELEMENTWISE: elementwise}
+
+
 # -- Layer factories. -----------------------------------------------------------------------
 
 
@@ -399,6 +440,52 @@ def _check_local(architecture: spec.Architecture,
         f"{group.filters} channels")
 
 
+def san_kernel_size(feature_size) -> int:
+  """The footprint of SAN's operators at a feature map of `feature_size` in the
+  GSA-ResNet structure: `SAN_KERNEL_SIZE`, narrowed where the map is too small for
+  reflection padding, which mirrors at most size - 1 pixels (3x3 on 2x2 maps, 1x1 on
+  1x1 maps); `SAN_KERNEL_SIZE` where the size is unknown."""
+  known = [int(size) for size in feature_size if size is not None]
+  if not known:
+    return SAN_KERNEL_SIZE
+  return max(1, min(SAN_KERNEL_SIZE, 2 * min(known) - 1))
+
+
+def _san_layer(site: Site, layer_class: str):
+  return getattr(site.gsa_layers, layer_class)(
+      site.filters, kernel_size=san_kernel_size(site.feature_size),
+      kernel_initializer=site.architecture.kernel_initializer,
+      kernel_regularizer=site.kernel_regularizer,
+      norm_momentum=site.architecture.norm_momentum,
+      norm_epsilon=site.architecture.norm_epsilon,
+      use_sync_bn=site.architecture.use_sync_bn, name=site.name)
+
+
+def _san_types(keras_module) -> tuple:
+  layers = layer_module(keras_module)
+  return (layers.PairwiseSelfAttention, layers.PatchwiseSelfAttention)
+
+
+def _check_san(architecture: spec.Architecture,
+               groups: Sequence[spec.GroupSpec]) -> None:
+  """No query normalisation or `max_relative_shift` (the GSA module's options); every
+  attention group's channels a multiple of the 8 output channels per weight channel and
+  at least 16 (one relation channel per 16 channels)."""
+  for argument in ("query_normalization", "max_relative_shift"):
+    if getattr(architecture, argument) is not None:
+      raise ValueError(
+          f"`{argument}` does not apply to attention_variant="
+          f"{architecture.attention_variant!r} (SAN's operators); leave it None, got "
+          f"{getattr(architecture, argument)!r}.")
+  for group in groups:
+    if group.filters % 8 or group.filters < 16:
+      raise ValueError(
+          f"attention_variant={architecture.attention_variant!r} needs at least 16 "
+          f"channels, a multiple of 8, in every attention group; residual group "
+          f"{group.number} of width_variant={architecture.width_variant!r} has "
+          f"{group.filters}.")
+
+
 def _convolution_layer(site: Site):
   return site.keras.layers.Conv2D(
       site.filters, 3, strides=site.strides, padding="same", use_bias=False,
@@ -461,3 +548,19 @@ register(Operator(
                 "neighbourhoods (Ramachandran et al. 2019; Table 3)",
     make_layer=_local_layer, layer_types=_local_types, count_flops=_local_flops,
     check=_check_local, paper_rows=("Local-ResNet-50",)))
+
+for _name, _layer_class, _description in (
+    (SAN_PAIRWISE, "PairwiseSelfAttention",
+     "SAN's pairwise self-attention (Zhao et al. 2020, eq. 2): a softmax over the "
+     "footprint of gamma(phi(x_i) - psi(x_j), p_i - p_j), weights shared by every 8th "
+     "channel"),
+    (SAN_PATCHWISE, "PatchwiseSelfAttention",
+     "SAN's patchwise self-attention (Zhao et al. 2020, eq. 4): gamma of phi(x_i) and "
+     "psi over the whole footprint gives every neighbour's weight, no softmax"),
+):
+  register(Operator(
+      name=_name,
+      description=f"{_description}; {SAN_KERNEL_SIZE}x{SAN_KERNEL_SIZE} footprints, "
+                  "reflection-padded, narrower on maps under 4x4 (`san_kernel_size`)",
+      make_layer=functools.partial(_san_layer, layer_class=_layer_class),
+      layer_types=_san_types, count_flops=_san_flops, check=_check_san))

@@ -204,7 +204,7 @@ def test_table4_family_and_the_layers_names_come_from_the_registry():
   assert list(spec.GSA_VARIANTS) == ["gsa", "positional", "content_column",
                                      "content_row", "column", "row", "content"]
   assert spec.ATTENTION_VARIANTS == operators.names() == tuple(spec.GSA_VARIANTS) + (
-      operators.AXIAL, operators.LOCAL)
+      operators.AXIAL, operators.LOCAL, operators.SAN_PAIRWISE, operators.SAN_PATCHWISE)
   assert spec.LOCAL_KERNEL_SIZE == operators.LOCAL_KERNEL_SIZE == 7
 
 

@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from gsa_keras import operators
+from gsa_keras import spec
+from gsa_keras.applications import keras3 as applications
 from gsa_keras.layers import san
 from gsa_keras.ops import san_attention
 from tests.support import san_reference
@@ -418,3 +421,62 @@ def test_inputs_too_small_or_too_narrow_fail_in_build_before_any_weight(flavour,
   layer.build((None, 4, 4, 32))  # the smallest a 7x7 footprint reflects into
   with pytest.raises(ValueError, match=r"`kernel_size`=7 needs .* got a 2x5 input"):
     layer(np.zeros((1, 2, 5, 32), np.float32))
+
+
+# -- In the GSA-ResNet structure (`attention_variant`, `gsa_keras.operators`). ----------
+
+
+@pytest.mark.parametrize("feature_size,expected", [
+    ((None, None), 7), ((56, 56), 7), ((4, 9), 7), ((3, 3), 5), ((2, 5), 3), ((1, 1), 1),
+])
+def test_the_footprint_narrows_only_where_reflection_cannot_reach(feature_size, expected):
+  assert operators.san_kernel_size(feature_size) == expected
+
+
+def _matmul_flops_from_weights(layer, pixels):
+  """2 per multiply-accumulate of every 1x1 kernel and of the aggregation, counted from
+  the layer's weight shapes: phi, psi and beta at every pixel, gamma's kernels at every
+  (pixel, neighbour) pair (pairwise) or every pixel (patchwise)."""
+  footprint = layer.kernel_size ** 2
+  gamma_positions = pixels * (footprint if layer.pairwise else 1)
+  total = 0
+  for weight in layer.weights:
+    name = weight.name.split("/")[-1].split(":")[0]
+    if name in ("phi_kernel", "psi_kernel", "beta_kernel"):
+      total += 2 * pixels * int(np.prod(weight.shape))
+    elif name in ("gamma_hidden_kernel", "gamma_output_kernel"):
+      total += 2 * gamma_positions * int(np.prod(weight.shape))
+  return total + 2 * pixels * footprint * layer.filters
+
+
+@pytest.mark.parametrize("variant", [operators.SAN_PAIRWISE, operators.SAN_PATCHWISE])
+def test_a_gsa_resnet_with_sans_operators_builds_runs_and_is_counted(variant):
+  model = applications.from_architecture(
+      spec.Architecture(model_id=26, attention_variant=variant), input_shape=(32, 32, 3),
+      classes=10, weights=None)
+  layers = {layer.name: layer for layer in model.layers
+            if isinstance(layer, san.SelfAttentionNetworkBase)}
+  # 32x32 inputs: 8x8 maps in group 1, 4x4 in group 3's first block (7x7 footprints
+  # still fit), 2x2 after it (3x3).
+  assert {name: layer.kernel_size for name, layer in layers.items()} == {
+      "group1_block1_attention": 7, "group2_block1_attention": 7,
+      "group2_block2_attention": 7, "group3_block1_attention": 7,
+      "group3_block2_attention": 3, "group3_block3_attention": 3,
+      "group3_block4_attention": 3, "group4_block1_attention": 3}
+  logits = model(np.random.default_rng(0).normal(size=(2, 32, 32, 3)), training=False)
+  assert np.isfinite(logits.numpy()).all()
+  # The FLOP rule's 2-per-MAC count holds every kernel and the aggregation, counted
+  # here from the weights' shapes; the rest (biases, subtractions, softmax, batch norms
+  # and ReLUs in gamma) is a small addition on top.
+  layer = layers["group1_block1_attention"]
+  counted = operators.find(variant).count_flops(layer, (None, 8, 8, layer.filters), None)
+  from_weights = _matmul_flops_from_weights(layer, 64)
+  assert from_weights <= counted[operators.ATTENTION] <= 1.1 * from_weights
+  assert 0 < counted[operators.ELEMENTWISE] < 0.2 * from_weights
+
+
+def test_options_of_the_gsa_module_are_refused_for_sans_operators():
+  with pytest.raises(ValueError, match="`query_normalization` does not apply"):
+    spec.Architecture(attention_variant=operators.SAN_PAIRWISE, query_normalization="l2")
+  with pytest.raises(ValueError, match="`max_relative_shift` does not apply"):
+    spec.Architecture(attention_variant=operators.SAN_PATCHWISE, max_relative_shift=4)

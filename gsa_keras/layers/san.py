@@ -279,6 +279,8 @@ class PairwiseSelfAttentionDefinition(SelfAttentionNetworkBase):
   `SelfAttentionNetworkBase` for the shared weights.
   """
 
+  pairwise = True  # Whether the relation is per pair (eq. 2) or per patch (eq. 4).
+
   def __init__(self,
                filters: int,
                *,
@@ -363,6 +365,8 @@ class PatchwiseSelfAttentionDefinition(SelfAttentionNetworkBase):
   softmax). Its batch norms normalise over the batch and the pixels. Stride 1 only (as
   SAN's networks use it). See `SelfAttentionNetworkBase` for the shared weights.
   """
+
+  pairwise = False  # Whether the relation is per pair (eq. 2) or per patch (eq. 4).
 
   def __init__(self,
                filters: int,
