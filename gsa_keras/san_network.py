@@ -1,7 +1,7 @@
 """SAN, the self-attention networks of Zhao, Jia and Koltun 2020 ("Exploring
 Self-attention for Image Recognition"), for either Keras, and their counts.
 
-The networks (Section 4, Table 1; SAN's `model/san.py`): every spatial operator is one
+The networks (Section 3.4, Table 1; SAN's `model/san.py`): every spatial operator is one
 of SAN's self-attention operators (`PairwiseSelfAttention` or `PatchwiseSelfAttention`,
 `gsa_keras.layers`), every other one a 1x1 convolution:
 
@@ -20,8 +20,8 @@ of SAN's self-attention operators (`PairwiseSelfAttention` or `PatchwiseSelfAtte
 - blocks per stage [2, 1, 2, 4, 1] (SAN10), [3, 2, 3, 5, 2] (SAN15), [3, 3, 4, 6, 3]
   (SAN19);
 - head: global average pooling and a dense layer to the classes (logits; SAN's
-  `avgpool` and `fc`). There is no batch norm or ReLU after the last stage's besides
-  `stage5_output_norm` and `stage5_output_relu`.
+  `avgpool` and `fc`), right after the last stage's own batch norm and ReLU
+  (`stage5_output_norm`, `stage5_output_relu`): no further ones.
 
 The stages' sides are the input's floor-divided by 2, 4, 8, 16 and 32, and reflection
 padding needs more than `k // 2` pixels per side, so SAN's footprints need inputs of at
@@ -30,7 +30,7 @@ footprint); smaller inputs raise a ValueError.
 
 Counts (`count_params_and_macs`) follow SAN's counter (`tool/counter.py`, which calls
 `util/complexity.py`, a copy of `flops-counter.pytorch` with three SAN hooks), so that
-they compare with Table 1's "Params" and "FLOPs" (multiply-adds, one 224x224 image):
+they compare with Table 2's "Params" and "FLOPs" (multiply-adds, one 224x224 image):
 
 - parameters: the trainable ones (PyTorch's `requires_grad`: kernels, biases, batch
   norms' scale and offset; not the moving statistics);
@@ -51,6 +51,7 @@ neighbour (SAN applies them to `(n, r + 2, k^2, H W)` tensors), in the patchwise
 pixel; the position encoding's 2 -> 2 convolution counts once per image.
 """
 
+import copy
 import dataclasses
 import importlib
 import math
@@ -60,7 +61,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from gsa_keras import operators
 from gsa_keras import spec
 
-# -- The architecture (Section 4, Table 1; SAN's `model/san.py`). ---------------------------
+# -- The architecture (Section 3.4, Table 1; SAN's `model/san.py`). -------------------------
 
 STEM_FILTERS = 64
 STAGE_WIDTHS = (64, 256, 512, 1024, 2048)
@@ -71,8 +72,15 @@ SHARE_PLANES = 8  # Output channels per attention-weight channel.
 RELATION_REDUCTION = 16  # Relation channels: the block's width / 16.
 BOTTLENECK_REDUCTION = 4  # The attention's output channels: the block's width / 4.
 INPUT_SIZE = 224  # SAN's ImageNet resolution.
+# SAN initialises nothing itself, so its kernels start as PyTorch's defaults for
+# `Conv2d` and `Linear` (He uniform with a = sqrt(5)): uniform in +-1/sqrt(fan_in), i.e.
+# variance 1/(3 fan_in). A config, not an instance, so that every layer makes its own
+# (an unseeded tf_keras initializer instance repeats its values).
+SAN_KERNEL_INITIALIZER = {"class_name": "VarianceScaling",
+                          "config": {"scale": 1.0 / 3.0, "mode": "fan_in",
+                                     "distribution": "uniform"}}
 
-# Table 1 of the paper (also SAN's README), ImageNet at 224x224, 1000 classes: top-1
+# Table 2 of the paper (also SAN's README), ImageNet at 224x224, 1000 classes: top-1
 # accuracy (%), parameters (millions) and multiply-adds (billions, "FLOPs" there).
 SAN_NETWORKS = {
     "san10_pairwise": {"depth": 10, "operator": "pairwise", "top1": 74.9,
@@ -124,7 +132,7 @@ def check_input_size(height, width, depth: int = 10) -> None:
 
 @dataclasses.dataclass
 class SANBuilder:
-  """Builds SAN's layer graph with one Keras (Section 4, Table 1).
+  """Builds SAN's layer graph with one Keras (Section 3.4, Table 1).
 
   Attributes:
     keras: `keras` (Keras 3) or `tf_keras`.
@@ -132,7 +140,8 @@ class SANBuilder:
     operator: 'pairwise' (eq. 2) or 'patchwise' (eq. 4).
     kernel_regularizer: regularizer of every convolution, attention and dense kernel,
       or None.
-    kernel_initializer: initializer of the same kernels.
+    kernel_initializer: initializer of the same kernels (a name or a config; None:
+      SAN's, `SAN_KERNEL_INITIALIZER`).
     norm_momentum: every batch norm's momentum (Keras's convention: 0.9 is PyTorch's
       0.1, SAN's).
     norm_epsilon: every batch norm's epsilon (SAN's 1e-5).
@@ -142,13 +151,19 @@ class SANBuilder:
   depth: int = 10
   operator: str = "pairwise"
   kernel_regularizer: Any = None
-  kernel_initializer: Any = "he_normal"
+  kernel_initializer: Any = None
   norm_momentum: float = spec.default("norm_momentum")
   norm_epsilon: float = spec.default("norm_epsilon")
 
   def __post_init__(self):
     _check_choice(self.depth, "depth", sorted(BLOCKS))
     _check_choice(self.operator, "operator", OPERATORS)
+
+  def _initializer(self):
+    """A fresh copy of the kernels' initializer argument for one layer."""
+    if self.kernel_initializer is None:
+      return copy.deepcopy(SAN_KERNEL_INITIALIZER)
+    return self.kernel_initializer
 
   @property
   def blocks(self) -> Tuple[int, ...]:
@@ -162,7 +177,7 @@ class SANBuilder:
 
   def _conv(self, x, filters, name, use_bias):
     return self.keras.layers.Conv2D(
-        filters, 1, use_bias=use_bias, kernel_initializer=self.kernel_initializer,
+        filters, 1, use_bias=use_bias, kernel_initializer=self._initializer(),
         kernel_regularizer=self.kernel_regularizer, name=name)(x)
 
   def _norm_relu(self, x, name):
@@ -186,7 +201,7 @@ class SANBuilder:
     x = self.keras.layers.ReLU(name=f"{name}_input_relu")(x)
     x = self._attention_class()(
         width // BOTTLENECK_REDUCTION, kernel_size=kernel_size, share_planes=SHARE_PLANES,
-        relation_reduction=RELATION_REDUCTION, kernel_initializer=self.kernel_initializer,
+        relation_reduction=RELATION_REDUCTION, kernel_initializer=self._initializer(),
         kernel_regularizer=self.kernel_regularizer, norm_momentum=self.norm_momentum,
         norm_epsilon=self.norm_epsilon, name=f"{name}_attention")(x)
     x = self._norm_relu(x, f"{name}_attention")
@@ -217,7 +232,7 @@ class SANBuilder:
     """SAN's `avgpool` and `fc`: global average pooling, dense to logits."""
     x = self.keras.layers.GlobalAveragePooling2D(name="head_pool")(features)
     return self.keras.layers.Dense(
-        num_classes, kernel_initializer="glorot_uniform",
+        num_classes, kernel_initializer=self._initializer(),
         kernel_regularizer=self.kernel_regularizer, name="head_logits")(x)
 
 
@@ -230,12 +245,12 @@ def build_san(keras,
               input_tensor=None,
               include_top: bool = True,
               kernel_regularizer: Any = None,
-              kernel_initializer: Any = "he_normal",
+              kernel_initializer: Any = None,
               norm_momentum: float = spec.default("norm_momentum"),
               norm_epsilon: float = spec.default("norm_epsilon"),
               name: Optional[str] = None):
-  """SAN10, SAN15 or SAN19 with pairwise or patchwise self-attention (Section 4,
-  Table 1) as a functional model of `keras`.
+  """SAN10, SAN15 or SAN19 with pairwise or patchwise self-attention (Section 3.4,
+  Table 1; counts in Table 2) as a functional model of `keras`.
 
   Args:
     keras: `keras` (Keras 3) or `tf_keras`.
@@ -250,7 +265,9 @@ def build_san(keras,
     include_top: with the head (global average pooling, dense), else the model ends at
       `stage5_output_relu`, the last stage's features (stride 32).
     kernel_regularizer: regularizer of every convolution, attention and dense kernel.
-    kernel_initializer: initializer of every convolution and attention kernel.
+    kernel_initializer: initializer of every convolution, attention and dense kernel:
+      a name or a config (an instance would be shared by every layer); default
+      SAN's, PyTorch's (`SAN_KERNEL_INITIALIZER`).
     norm_momentum: every batch norm's momentum (Keras's convention, default 0.9).
     norm_epsilon: every batch norm's epsilon (default 1e-5).
     name: the model's name; default e.g. 'san10_pairwise'.

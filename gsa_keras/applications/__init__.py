@@ -7,7 +7,8 @@ The constructors (`GSAResNet26`, `GSAResNet38`, `GSAResNet50`, `GSAResNet101`,
 `GSAResNet152`, `GSAMResNet50`) take `keras.applications`' arguments plus every option
 of the network (`gsa_keras.spec.Architecture`) by name, and `weights=` a training run
 of `gsa_keras.train` or of the TPU scripts; `from_architecture` takes an
-`Architecture` whole. `help(GSAResNet50)` documents every argument. This module
+`Architecture` whole. `help(GSAResNet50)` documents every argument. `SAN10`, `SAN15`
+and `SAN19` are SAN's networks (Zhao et al. 2020), pairwise or patchwise. This module
 follows TensorFlow's rule for what `tf.keras` means, as
 `gsa_keras.layers` does: Keras 3, or tf_keras with `TF_USE_LEGACY_KERAS=1`. Either
 flavour can be imported explicitly: `gsa_keras.applications.keras3` or
@@ -29,9 +30,12 @@ if typing.TYPE_CHECKING:
   from gsa_keras.applications.keras3 import GSAResNet50 as GSAResNet50
   from gsa_keras.applications.keras3 import GSAResNet101 as GSAResNet101
   from gsa_keras.applications.keras3 import GSAResNet152 as GSAResNet152
+  from gsa_keras.applications.keras3 import SAN10 as SAN10
+  from gsa_keras.applications.keras3 import SAN15 as SAN15
+  from gsa_keras.applications.keras3 import SAN19 as SAN19
   from gsa_keras.applications.keras3 import from_architecture as from_architecture
 
-_FLAVOUR_EXPORTS = tuple(VARIANTS) + ("from_architecture",)
+_FLAVOUR_EXPORTS = tuple(VARIANTS) + ("from_architecture", "SAN10", "SAN15", "SAN19")
 __all__ = list(_FLAVOUR_EXPORTS) + ["preprocess_input", "load_digits"]
 
 

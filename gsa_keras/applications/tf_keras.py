@@ -8,6 +8,7 @@ of `gsa_keras.spec.Architecture` (`models.constructor`).
 import tf_keras
 
 from gsa_keras.applications import models
+from gsa_keras.applications import san
 from gsa_keras.layers import tf_keras as _layers  # noqa: F401 registers the layers for load_model
 
 preprocess_input = models.preprocess_input
@@ -48,4 +49,25 @@ def from_architecture(*args, **kwargs):
   return models.build(tf_keras, "from_architecture", *args, **kwargs)
 
 
-__all__ = list(models.VARIANTS) + ["from_architecture", "preprocess_input"]
+def SAN10(operator="pairwise", **kwargs):
+  """SAN10 (Zhao et al. 2020) with `operator` 'pairwise' or 'patchwise' self-attention;
+  the arguments are `gsa_keras.applications.san.build`'s, documented there."""
+  return san.build(tf_keras, 10, operator, **kwargs)
+
+
+def SAN15(operator="pairwise", **kwargs):
+  """SAN15 (Zhao et al. 2020); the arguments are `SAN10`'s."""
+  return san.build(tf_keras, 15, operator, **kwargs)
+
+
+def SAN19(operator="pairwise", **kwargs):
+  """SAN19 (Zhao et al. 2020; Table 3's SAN19 patchwise: `SAN19("patchwise")`); the
+  arguments are `SAN10`'s."""
+  return san.build(tf_keras, 19, operator, **kwargs)
+
+
+for _constructor in (SAN10, SAN15, SAN19):
+  _constructor.__signature__ = san.SIGNATURE
+
+__all__ = list(models.VARIANTS) + ["from_architecture", "preprocess_input", "SAN10",
+                                     "SAN15", "SAN19"]

@@ -90,6 +90,21 @@ GSAResNet = dataclasses.make_dataclass(
 
 
 @dataclasses.dataclass
+class SAN(hyperparams.Config):
+  """SAN (Zhao, Jia, Koltun 2020; `gsa_keras.san_network`), `backbone.type: san`.
+
+  Attributes:
+    depth: 10, 15 or 19 (SAN10, SAN15, SAN19).
+    operator: 'pairwise' or 'patchwise' self-attention.
+
+  Batch norm momentum and epsilon come from the task's `model.norm_activation`.
+  """
+  depth: int = 10
+  operator: str = "pairwise"
+
+
+@dataclasses.dataclass
 class Backbone(vision_backbones.Backbone):
-  """Model Garden's backbone one-of plus `gsa_resnet`."""
+  """Model Garden's backbone one-of plus `gsa_resnet` and `san`."""
   gsa_resnet: GSAResNet = dataclasses.field(default_factory=GSAResNet)
+  san: SAN = dataclasses.field(default_factory=SAN)
