@@ -15,8 +15,10 @@ separately, for one image at inference. The counter walks a functional model's g
   additions 1, pooling one per window element): reported separately as `elementwise`.
 
 The paper's numbers match the multiply-accumulate part (`matmul` + `attention`); see
-`gsa_keras.paper` and the README. Run `python -m gsa_keras.flops --help` for a table:
-the command takes every option of `gsa_keras.spec.Architecture` as a flag.
+`gsa_keras.paper` and the README. `--san` prints SAN's networks counted by SAN's own
+convention instead (multiply-adds, not FLOPs; `gsa_keras.san_network`). Run
+`python -m gsa_keras.flops --help` for a table: the command takes every option of
+`gsa_keras.spec.Architecture` as a flag.
 """
 
 import argparse
@@ -251,6 +253,24 @@ def architecture_from_flags(args: argparse.Namespace) -> spec.Architecture:
   return spec.Architecture(**options)
 
 
+def san_table() -> str:
+  """SAN's six networks at 224x224: parameters and multiply-adds as SAN's counter counts
+  them (trainable parameters; multiply-adds of convolutions, dense layers, batch norms,
+  ReLUs, pooling and SAN's subtraction and aggregation operators, not of its softmax,
+  gathers and residual additions: `gsa_keras.san_network`), against SAN's Table 2."""
+  from gsa_keras import san_network  # Builds SAN's layers only when asked for.
+  rows = [["network", "params", "SAN's", "diff", "GMAC", "SAN's", "diff", "top-1"]]
+  for name, published in sorted(san_network.SAN_NETWORKS.items()):
+    count = san_network.count_params_and_macs(san_network.build_published(tf_keras, name))
+    params, gmacs = count.params / 1e6, count.macs / 1e9
+    rows.append([name, f"{params:.2f}M", f"{published['params_m']}M",
+                 f"{100 * (params / published['params_m'] - 1):+.2f}%", f"{gmacs:.3f}",
+                 f"{published['gmacs']}", f"{100 * (gmacs / published['gmacs'] - 1):+.2f}%",
+                 f"{published['top1']}"])
+    tf_keras.backend.clear_session()
+  return format_table(rows)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
   parser = argparse.ArgumentParser(
       prog="python -m gsa_keras.flops",
@@ -258,6 +278,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                   "separately, one image) of a GSA-ResNet classifier.")
   parser.add_argument("--paper", action="store_true",
                       help="Table of all the paper's networks against its numbers.")
+  parser.add_argument("--san", action="store_true",
+                      help="Table of SAN's six networks (Zhao et al. 2020) against its "
+                           "Table 2, counted by SAN's own convention "
+                           "(gsa_keras.san_network.count_params_and_macs).")
   _option_flags(parser)
   parser.add_argument("--input_size", type=int, default=224)
   parser.add_argument("--num_classes", type=int, default=1000)
@@ -265,6 +289,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                       help="also print every layer's parameters and FLOPs")
   args = parser.parse_args(argv)
 
+  if args.san:
+    print(san_table())
+    return
   rows = [_HEADER]
   if args.paper:
     for network in paper.with_params_and_flops():

@@ -11,9 +11,10 @@ Units, as in the paper: ImageNet top-1 and top-5 accuracy and CIFAR-100 top-1 in
 percent; parameters in millions and FLOPs in billions for 1000 classes and 224x224
 inputs, multiplications and additions counted separately (Section 4); runtime in
 milliseconds, single-image inference on a TPUv3. `None` where the paper gives no
-number. Of Table 3's other methods only Ramachandran et al.'s local self-attention
-ResNet-50 is here (`attention_variant='local'`); the others (Chen et al., Bello et al.,
-...) are not: this package does not build them.
+number. Of Table 3's other methods, Ramachandran et al.'s local self-attention
+ResNet-50 is in `NETWORKS` (`attention_variant='local'`) and Zhao et al.'s SAN19 is
+`SAN19_PATCHWISE` (`gsa_keras.san_network`); the others (Chen et al., Bello et al.,
+...) are not here: this package does not build them.
 
 Our copy of Table 4 is garbled in its last rows: the content-only top-1 is printed
 as 70.2, but Section 4.4.1 says content-only attention drops 7.7 points from 78.5,
@@ -115,6 +116,15 @@ NETWORKS: Tuple[Network, ...] = (
             _fields(model_id=50, attention_groups=(4,)), top1=77.7, top5=93.7,
             runtime_ms=23.2),
 )
+
+# Table 3's row for Zhao et al. (2020): SAN19 with patchwise self-attention, built by
+# `gsa_keras.san_network` (not a GSA-ResNet, so not in `NETWORKS`; `backbone` holds the
+# Model Garden's `backbone.san` fields). The paper counts 6.6G FLOPs, twice SAN's own
+# 3.3G multiply-adds.
+SAN19_PATCHWISE = Network(
+    "SAN19-patchwise", "Table 3, Zhao et al. (2020): SAN19, patchwise self-attention",
+    _fields(depth=19, operator="patchwise"), top1=78.2, top5=93.9, params_m=20.5,
+    gflops=6.6)
 
 BY_NAME: Mapping[str, Network] = types.MappingProxyType(
     {network.name: network for network in NETWORKS})

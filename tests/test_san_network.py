@@ -285,3 +285,31 @@ def test_the_model_garden_factory_builds_san_and_it_round_trips():
     factory.build_backbone(input_specs=tf_keras.layers.InputSpec(shape=[None, 64, 64, 3]),
                            backbone_config=config, norm_activation_config=norm)
   tf_keras.backend.clear_session()
+
+
+def test_table3s_san_row_is_the_san19_patchwise_this_package_builds(built):
+  """The GSA paper's Table 3 row for Zhao et al. (2020): 20.5M parameters and 6.6G
+  FLOPs (multiplications and additions counted separately: twice the multiply-adds)."""
+  from gsa_keras import paper
+  row = paper.SAN19_PATCHWISE
+  count = built["san19_patchwise"]
+  assert (row.backbone["depth"], row.backbone["operator"]) == (19, "patchwise")
+  assert count["params"] / 1e6 == pytest.approx(row.params_m, rel=0.02)
+  assert 2 * count["macs"] / 1e9 == pytest.approx(row.gflops, rel=0.05)
+
+
+def test_the_flops_command_prints_sans_table_within_tolerance(capsys):
+  """`python -m gsa_keras.flops --san`: every row within 2% (parameters) and 5%
+  (multiply-adds) of SAN's Table 2."""
+  from gsa_keras import flops
+  from tests.support import docs_blocks
+  flops.main(["--san"])
+  output = capsys.readouterr().out
+  # docs/models.md shows the command's table as it prints it.
+  assert docs_blocks.block("san-counts").text.strip() == output.strip()
+  rows = {line.split()[0]: line.split() for line in output.splitlines()
+          if line.startswith("san")}
+  assert sorted(rows) == NAMES
+  for name, cells in rows.items():
+    params_diff, macs_diff = float(cells[3].rstrip("%")), float(cells[6].rstrip("%"))
+    assert abs(params_diff) <= 2 and abs(macs_diff) <= 5, (name, cells)
