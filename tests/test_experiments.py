@@ -41,7 +41,8 @@ def test_experiment_is_registered_and_valid(name):
   params = exp_factory.get_exp_config(name)
   params.validate()
   assert isinstance(params, experiments.GSAExperimentConfig)
-  assert params.task.model.backbone.type == "gsa_resnet"
+  assert params.task.model.backbone.type == ("san" if name == "san_imagenet"
+                                             else "gsa_resnet")
   assert task_factory.get_task_cls(type(params.task)) is not None
 
 

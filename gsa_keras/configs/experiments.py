@@ -3,6 +3,8 @@
 - `gsa_resnet_imagenet`: GSA-ResNet-50 on ImageNet with Section 4's recipe (TPU).
 - `gsa_resnet_cifar100_finetune`: Appendix A's CIFAR-100 fine-tuning of an
   ImageNet-pretrained backbone (TPU).
+- `san_imagenet`: SAN19 patchwise (Zhao et al. 2020; Table 3) on ImageNet with SAN's
+  recipe (TPU).
 - `gsa_resnet_digits`: a small default that trains on CPU from data shipped with
   scikit-learn (`gsa_keras.data.digits`), no download.
 
@@ -192,6 +194,35 @@ def gsa_resnet_imagenet() -> GSAExperimentConfig:
           optimizer_config=sgd(cosine(
               scaled_learning_rate(IMAGENET_BATCH_SIZE), train_steps))),
       restrictions=list(RESTRICTIONS))
+
+
+# SAN's ImageNet recipe (Zhao et al. 2020; SAN's `config/imagenet/*.yaml`): 100 epochs
+# of SGD (momentum 0.9) at batch 256 with a cosine schedule from 0.1, weight decay 1e-4,
+# label smoothing 0.1.
+SAN_EPOCHS = 100
+SAN_BATCH_SIZE = 256
+SAN_LEARNING_RATE = 0.1
+
+
+@exp_factory.register_config_factory("san_imagenet")
+def san_imagenet() -> GSAExperimentConfig:
+  """SAN19 patchwise (the GSA paper's Table 3 row for Zhao et al. 2020) on ImageNet with
+  SAN's recipe: `backbone.type: san`, 100 epochs at batch 256, cosine from 0.1, weight
+  decay 1e-4, label smoothing 0.1; the data, augmentation, evaluation and TPU runtime
+  (bfloat16) of `gsa_resnet_imagenet`. SAN trained on 8 GPUs in float32.
+  """
+  config = gsa_resnet_imagenet()
+  steps_per_epoch = IMAGENET_TRAIN_EXAMPLES // SAN_BATCH_SIZE
+  train_steps = SAN_EPOCHS * steps_per_epoch
+  config.task.model.backbone = backbones.Backbone(
+      type="san", san=backbones.SAN(depth=19, operator="patchwise"))
+  config.task.train_data.global_batch_size = SAN_BATCH_SIZE
+  config.trainer.train_steps = train_steps
+  for interval in ("steps_per_loop", "summary_interval", "checkpoint_interval",
+                   "validation_interval"):
+    setattr(config.trainer, interval, steps_per_epoch)
+  config.trainer.optimizer_config = sgd(cosine(SAN_LEARNING_RATE, train_steps))
+  return config
 
 
 @exp_factory.register_config_factory("gsa_resnet_cifar100_finetune")

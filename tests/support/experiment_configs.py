@@ -24,7 +24,7 @@ from tests.support import training
 
 YAMLS = sorted((training.REPO / "official_configs").rglob("*.yaml"))
 EXPERIMENTS = ("gsa_resnet_imagenet", "gsa_resnet_cifar100_finetune",
-               "gsa_resnet_digits", "gsa_resnet_fashion_mnist")
+               "gsa_resnet_digits", "gsa_resnet_fashion_mnist", "san_imagenet")
 # The comment that lets a YAML key repeat its experiment's default, followed by the
 # reason: on the key's line or on the comment lines right above it. On a mapping key
 # it covers every key below.
