@@ -15,10 +15,10 @@ from official.vision.modeling.backbones import factory
 
 import gsa_keras.registry_imports
 from gsa_keras import network
+from gsa_keras import operators
 from gsa_keras import spec
 from gsa_keras.backbones import gsa_resnet
 from gsa_keras.configs import backbones as configs
-from gsa_keras.layers import tf_keras as gsa_layers
 
 SMALL = 32  # The smallest input size the backbone accepts: its total stride.
 
@@ -38,9 +38,10 @@ def _build(size=SMALL, l2_regularizer=None, norm_activation=None, **fields):
 
 
 def _attention_layers(model):
-  return [layer for layer in model.layers if isinstance(
-      layer, (gsa_layers.GlobalSelfAttention, gsa_layers.AxialContentPositionalAttention,
-          gsa_layers.LocalSelfAttention))]
+  """The layers of every registered attention operator (`gsa_keras.operators`)."""
+  attention_types = tuple({layer_type for name in operators.names()
+                           for layer_type in operators.get(name).layer_types(tf_keras)})
+  return [layer for layer in model.layers if isinstance(layer, attention_types)]
 
 
 # Every depth, width and attention variant, and Table 5's per-stage choices. Depths

@@ -45,7 +45,10 @@ def test_positional_output_is_equivariant_to_translation_away_from_borders(
   np.testing.assert_allclose(y_shifted[:, :2], 0, atol=1e-6)
 
 
-@pytest.mark.parametrize("variant", spec.ATTENTION_VARIANTS)
+# SAN's layers: every weight's gradient against finite differences in
+# tests/test_san_attention.py.
+@pytest.mark.parametrize("variant", [variant for variant in spec.ATTENTION_VARIANTS
+                                     if not variant.startswith("san_")])
 def test_gradients_reach_every_trainable_weight(flavour, variant):
   _, layers = flavour
   if variant == spec.AXIAL_BASELINE:

@@ -26,6 +26,25 @@ from gsa_keras import spec
 layers = tf_keras.layers
 
 
+def serialize_inputs_and_regularizer(input_specs, kernel_regularizer) -> dict:
+  """A backbone's `input_specs` and `kernel_regularizer` arguments, JSON-serializable
+  (for `get_config`)."""
+  return dict(input_specs=input_specs.get_config(),
+              kernel_regularizer=(tf_keras.regularizers.serialize(kernel_regularizer)
+                                  if kernel_regularizer is not None else None))
+
+
+def deserialize_inputs_and_regularizer(config) -> dict:
+  """`config` (a backbone's `get_config`) with `input_specs` and `kernel_regularizer`
+  as objects again (for `from_config`)."""
+  config = dict(config)
+  if isinstance(config.get("input_specs"), dict):
+    config["input_specs"] = layers.InputSpec.from_config(config["input_specs"])
+  if config.get("kernel_regularizer") is not None:
+    config["kernel_regularizer"] = tf_keras.regularizers.get(config["kernel_regularizer"])
+  return config
+
+
 class _GardenBuilder(network.ResNetBuilder):
   """The network with the Model Garden's activation and stochastic depth layers."""
 
@@ -88,21 +107,13 @@ class GSAResNet(tf_keras.Model):
     """The constructor arguments, JSON-serializable: every option by name."""
     config = self._architecture.options()
     config["attention_groups"] = list(config["attention_groups"])
-    config["input_specs"] = self._input_specs.get_config()
-    config["kernel_regularizer"] = (
-        tf_keras.regularizers.serialize(self._kernel_regularizer)
-        if self._kernel_regularizer is not None else None)
+    config.update(serialize_inputs_and_regularizer(self._input_specs,
+                                                   self._kernel_regularizer))
     return config
 
   @classmethod
   def from_config(cls, config, custom_objects=None):
-    config = dict(config)
-    if isinstance(config.get("input_specs"), dict):
-      config["input_specs"] = layers.InputSpec.from_config(config["input_specs"])
-    if config.get("kernel_regularizer") is not None:
-      config["kernel_regularizer"] = tf_keras.regularizers.get(
-          config["kernel_regularizer"])
-    return cls(**config)
+    return cls(**deserialize_inputs_and_regularizer(config))
 
   @property
   def output_specs(self):

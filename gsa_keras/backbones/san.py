@@ -13,6 +13,7 @@ from official.modeling import hyperparams
 from official.vision.modeling.backbones import factory
 
 from gsa_keras import san_network
+from gsa_keras.backbones import gsa_resnet
 
 layers = tf_keras.layers
 
@@ -59,18 +60,12 @@ class SAN(tf_keras.Model):
 
   def get_config(self):
     """The constructor arguments, JSON-serializable."""
-    return dict(self._config, input_specs=self._input_specs.get_config(),
-                kernel_regularizer=(tf_keras.regularizers.serialize(self._kernel_regularizer)
-                                    if self._kernel_regularizer is not None else None))
+    return dict(self._config, **gsa_resnet.serialize_inputs_and_regularizer(
+        self._input_specs, self._kernel_regularizer))
 
   @classmethod
   def from_config(cls, config, custom_objects=None):
-    config = dict(config)
-    if isinstance(config.get("input_specs"), dict):
-      config["input_specs"] = layers.InputSpec.from_config(config["input_specs"])
-    if config.get("kernel_regularizer") is not None:
-      config["kernel_regularizer"] = tf_keras.regularizers.get(config["kernel_regularizer"])
-    return cls(**config)
+    return cls(**gsa_resnet.deserialize_inputs_and_regularizer(config))
 
   @property
   def output_specs(self):

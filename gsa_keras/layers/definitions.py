@@ -31,6 +31,20 @@ def _spatial_size(value):
   return pair
 
 
+
+def image_shape(layer_name: str, input_shape) -> list:
+  """`input_shape` as a list `[batch, height, width, channels]`; raises ValueError
+  naming the layer unless it has rank 4 and known channels."""
+  shape = tf.TensorShape(input_shape)
+  if shape.rank != 4:
+    raise ValueError(f"{layer_name} expects inputs of rank 4 (batch, height, width, "
+                     f"channels), got shape {shape}.")
+  shape = shape.as_list()
+  if shape[3] is None:
+    raise ValueError(f"{layer_name} needs a known channel dimension (inputs' last axis); "
+                     f"got shape {tuple(shape)}.")
+  return shape
+
 class AttentionBase:
   """What every attention layer here shares: heads, the fused K/Q/V kernel (eq. 3).
 
@@ -72,14 +86,7 @@ class AttentionBase:
   def _checked_input_shape(self, input_shape):
     """Validates an input shape; returns it as a list of 4 entries."""
     name = type(self).__name__
-    shape = tf.TensorShape(input_shape)
-    if shape.rank != 4:
-      raise ValueError(f"{name} expects inputs of rank 4 (batch, height, width, "
-                       f"channels), got shape {shape}.")
-    shape = shape.as_list()
-    if shape[3] is None:
-      raise ValueError(f"{name} needs a known channel dimension (inputs' last axis); "
-                       f"got shape {tuple(shape)}.")
+    shape = image_shape(name, input_shape)
     if self.key_channels is None and shape[3] % self.num_heads:
       raise ValueError(
           f"{name}: the input channels ({shape[3]}) must be divisible by `num_heads` "

@@ -14,6 +14,7 @@ from typing import Any
 import tensorflow as tf
 
 from gsa_keras import spec
+from gsa_keras.layers import definitions
 from gsa_keras.ops import san_attention
 from gsa_keras.ops.attention import dimensions
 
@@ -135,14 +136,7 @@ class SelfAttentionNetworkBase:
   def _checked_input_shape(self, input_shape):
     """Validates an input shape; returns it as a list of 4 entries."""
     name = type(self).__name__
-    shape = tf.TensorShape(input_shape)
-    if shape.rank != 4:
-      raise ValueError(f"{name} expects inputs of rank 4 (batch, height, width, "
-                       f"channels), got shape {shape}.")
-    shape = shape.as_list()
-    if shape[3] is None:
-      raise ValueError(f"{name} needs a known channel dimension (inputs' last axis); "
-                       f"got shape {tuple(shape)}.")
+    shape = definitions.image_shape(name, input_shape)
     if shape[3] < self.relation_reduction:
       raise ValueError(
           f"{name}: `relation_reduction`={self.relation_reduction} leaves no relation "
