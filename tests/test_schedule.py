@@ -5,6 +5,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -103,6 +104,28 @@ def _collect(*flags, **environ):
       timeout=300, check=False)
   assert result.returncode == 0, result.stdout + result.stderr
   return result.stdout
+
+
+def _with_module_fixture(item):
+  """`item` as if it used a module-scoped fixture (pytest's fixture info)."""
+  definition = types.SimpleNamespace(scope="module")
+  item._fixtureinfo = types.SimpleNamespace(name2fixturedefs={"quick_run": [definition]})
+  return item
+
+
+def test_slow_tests_sharing_a_module_fixture_run_together():
+  items = _items()
+  study = [_with_module_fixture(_Item(f"tests/test_study.py::test_{t}", slow=True))
+           for t in range(3)]
+  items[20:20] = study[:2]
+  items.append(study[2])
+  order = schedule.worksteal_order(items, 2)
+  positions = [order.index(item) for item in study]
+  assert positions == list(range(positions[0], positions[0] + 3))
+  # The other slow tests are chunks of one: they spread over both workers.
+  first, second = _segments(order, 2)
+  assert any(item.nodeid.startswith("tests/test_e2e.py") for item in first)
+  assert any(item.nodeid.startswith("tests/test_e2e.py") for item in second)
 
 
 def test_a_plain_run_leaves_the_slow_tests_out_and_ci_runs_them():

@@ -15,7 +15,9 @@ chunks that stay together:
 - all the tests that read one shared artefact (`SHARED_ARTEFACT_SECONDS`; built once by
   `tests/support/once.py`): one worker builds it and then runs its readers, instead of
   the other worker waiting minutes for it;
-- every other slow test alone;
+- the other slow tests alone, except those that use a module fixture (such as the
+  study's quick run): those of one module together, so that it is made once, not once
+  per worker;
 - the remaining tests of a module together, in their order (their module fixtures are
   made once).
 
@@ -48,12 +50,23 @@ def _is_slow(item) -> bool:
   return item.get_closest_marker("slow") is not None
 
 
+def _uses_a_module_fixture(item) -> bool:
+  """Whether `item` uses a module- or class-scoped fixture (pytest's `_fixtureinfo`, a
+  private attribute pytest has kept for years; without it, False)."""
+  info = getattr(item, "_fixtureinfo", None)
+  definitions = getattr(info, "name2fixturedefs", {}) or {}
+  return any(chain and chain[-1].scope in ("module", "class")
+             for chain in definitions.values())
+
+
 def _chunk_key(item):
   for artefact in SHARED_ARTEFACT_SECONDS:
     if artefact in getattr(item, "fixturenames", ()):
       return ("artefact", artefact)
   module = item.nodeid.split("::", 1)[0]
-  return ("slow", item.nodeid) if _is_slow(item) else ("module", module)
+  if not _is_slow(item):
+    return ("module", module)
+  return ("slow", module) if _uses_a_module_fixture(item) else ("slow", item.nodeid)
 
 
 def _chunk_cost(key, items) -> float:
