@@ -1,9 +1,9 @@
 """Which tests a session runs, and in what order the xdist workers get them.
 
 Which: the end-to-end tests marked `slow` (each a minute or more: training runs, exports,
-the benchmarks' and studies' quick modes) run in CI, where `CI` is set (`.ci/run` runs on
-CI services that set `CI=true`), or when asked for with `--run-slow` or any `-m`
-expression; a plain `pytest` leaves them out, so that the suite stays well under 20
+the benchmarks' and studies' quick modes) run in CI, where `CI` is set (CI services set
+`CI=true`; `.ci/run` sets it where they have not), or when asked for with `--run-slow` or
+any `-m` expression; a plain `pytest` leaves them out, so that the suite stays well under 20
 minutes on a 2-core machine.
 
 Order: pytest-xdist's `worksteal` scheduler gives each of the K workers a contiguous K-th
