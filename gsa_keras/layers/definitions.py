@@ -45,7 +45,32 @@ def image_shape(layer_name: str, input_shape) -> list:
                      f"got shape {tuple(shape)}.")
   return shape
 
-class AttentionBase:
+
+class WeightFactory:
+  """How the layers here make their weights: kernels with a fresh initializer each and
+  the layer's regularizer, and batch norms built inside the layer. `_add_kernel` reads
+  the layer's `kernel_initializer` and `kernel_regularizer`; `_add_norm` its `_keras`,
+  `norm_momentum`, `norm_epsilon` and `use_sync_bn`."""
+
+  def _add_kernel(self, name, shape):
+    # A fresh initializer per weight: an unseeded tf_keras initializer instance returns
+    # the same values on every call.
+    initializer = self.kernel_initializer.__class__.from_config(
+        self.kernel_initializer.get_config())
+    return self.add_weight(name=name, shape=shape, initializer=initializer,
+                           regularizer=self.kernel_regularizer, trainable=True)
+
+  def _add_norm(self, name, shape):
+    """A batch norm sublayer `name`, built for inputs of `shape`."""
+    norm = self._keras.layers.BatchNormalization(
+        momentum=self.norm_momentum, epsilon=self.norm_epsilon,
+        synchronized=self.use_sync_bn, dtype=self.dtype_policy, name=name)
+    with tf.name_scope(norm.name):  # tf_keras names weights by scope.
+      norm.build(shape)
+    return norm
+
+
+class AttentionBase(WeightFactory):
   """What every attention layer here shares: heads, the fused K/Q/V kernel (eq. 3).
 
   Argument checks for `filters`, `num_heads`, `key_channels` and the initializer and
@@ -104,14 +129,6 @@ class AttentionBase:
     value_dim = self.filters // self.num_heads
     projected = (2 if self._uses_keys else 1) * self._key_dim + value_dim
     self.kqv_kernel = self._add_kernel("kqv_kernel", (shape[3], self.num_heads, projected))
-
-  def _add_kernel(self, name, shape):
-    # A fresh initializer per weight: an unseeded tf_keras initializer instance returns
-    # the same values on every call.
-    initializer = self.kernel_initializer.__class__.from_config(
-        self.kernel_initializer.get_config())
-    return self.add_weight(name=name, shape=shape, initializer=initializer,
-                           regularizer=self.kernel_regularizer, trainable=True)
 
   def _project_kqv(self, inputs):
     """Eq. 3: keys (or None), queries and values, `(b, x, y, n, c)` each."""
@@ -230,11 +247,7 @@ class AxialAttentionBase(AttentionBase):
       setattr(self, f"{axis}_embeddings",
               self._add_kernel(f"{axis}_embeddings", (2 * reach + 1, self._key_dim)))
     if self._uses_column_norm:
-      self.column_norm = self._keras.layers.BatchNormalization(
-          momentum=self.norm_momentum, epsilon=self.norm_epsilon,
-          synchronized=self.use_sync_bn, dtype=self.dtype_policy, name="column_norm")
-      with tf.name_scope(self.column_norm.name):  # tf_keras names weights by scope.
-        self.column_norm.build(shape[:3] + [self.filters])
+      self.column_norm = self._add_norm("column_norm", shape[:3] + [self.filters])
     super().build(input_shape)
 
   # -- Forward pass. ------------------------------------------------------------------------

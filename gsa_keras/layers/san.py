@@ -45,7 +45,7 @@ def _check_number(value, argument, low, high=None):
   return value
 
 
-class SelfAttentionNetworkBase:
+class SelfAttentionNetworkBase(definitions.WeightFactory):
   """What SAN's two operators share (Zhao et al. 2020, Section 3, Fig. 2).
 
   Input `x` `(batch, height, width, channels)`, output `(batch, height, width,
@@ -151,24 +151,8 @@ class SelfAttentionNetworkBase:
 
   # -- Weights. ---------------------------------------------------------------------------
 
-  def _add_kernel(self, name, shape):
-    # A fresh initializer per weight: an unseeded tf_keras initializer instance returns
-    # the same values on every call.
-    initializer = self.kernel_initializer.__class__.from_config(
-        self.kernel_initializer.get_config())
-    return self.add_weight(name=name, shape=shape, initializer=initializer,
-                           regularizer=self.kernel_regularizer, trainable=True)
-
   def _add_bias(self, name, size):
     return self.add_weight(name=name, shape=(size,), initializer="zeros", trainable=True)
-
-  def _add_norm(self, name, shape):
-    norm = self._keras.layers.BatchNormalization(
-        momentum=self.norm_momentum, epsilon=self.norm_epsilon,
-        synchronized=self.use_sync_bn, dtype=self.dtype_policy, name=name)
-    with tf.name_scope(norm.name):  # tf_keras names weights by scope.
-      norm.build(shape)
-    return norm
 
   def build(self, input_shape):
     shape = self._checked_input_shape(input_shape)
