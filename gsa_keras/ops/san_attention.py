@@ -242,5 +242,6 @@ def interleaved_aggregation(weights, values, index):
                      f"weights' {weight_channels} channels.")
   grouped = tf.reshape(neighbours, [batch, height, width, window,
                                     channels // weight_channels, weight_channels])
-  outputs = tf.reduce_sum(weights[..., tf.newaxis, :] * grouped, axis=3)  # (b, x, y, s, w)
+  # expand_dims, not `[..., tf.newaxis, :]`: TFLite has no 6-D strided slice.
+  outputs = tf.reduce_sum(tf.expand_dims(weights, -2) * grouped, axis=3)  # (b, x, y, s, w)
   return tf.reshape(outputs, [batch, height, width, channels])
