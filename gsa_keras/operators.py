@@ -440,15 +440,16 @@ def _check_local(architecture: spec.Architecture,
         f"{group.filters} channels")
 
 
-def san_kernel_size(feature_size) -> int:
-  """The footprint of SAN's operators at a feature map of `feature_size` in the
-  GSA-ResNet structure: `SAN_KERNEL_SIZE`, narrowed where the map is too small for
-  reflection padding, which mirrors at most size - 1 pixels (3x3 on 2x2 maps, 1x1 on
-  1x1 maps); `SAN_KERNEL_SIZE` where the size is unknown."""
+def san_kernel_size(feature_size, kernel_size: int = SAN_KERNEL_SIZE) -> int:
+  """The footprint of SAN's operators at a feature map of `feature_size`:
+  `kernel_size` (default `SAN_KERNEL_SIZE`, as in the GSA-ResNet structure), narrowed
+  where the map is too small for reflection padding, which mirrors at most size - 1
+  pixels (5x5 on 3x3 maps, 3x3 on 2x2 maps, 1x1 on 1x1 maps); `kernel_size` where the
+  size is unknown."""
   known = [int(size) for size in feature_size if size is not None]
   if not known:
-    return SAN_KERNEL_SIZE
-  return max(1, min(SAN_KERNEL_SIZE, 2 * min(known) - 1))
+    return kernel_size
+  return max(1, min(kernel_size, 2 * min(known) - 1))
 
 
 def _san_layer(site: Site, layer_class: str):

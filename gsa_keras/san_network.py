@@ -26,7 +26,12 @@ of SAN's self-attention operators (`PairwiseSelfAttention` or `PatchwiseSelfAtte
 The stages' sides are the input's floor-divided by 2, 4, 8, 16 and 32, and reflection
 padding needs more than `k // 2` pixels per side, so SAN's footprints need inputs of at
 least 128x128 pixels (`minimum_input_size`; 4x4 in the last stage for its 7x7
-footprint); smaller inputs raise a ValueError.
+footprint); smaller inputs raise a ValueError, unless `narrow_footprints` is set: then
+a stage whose map is too small gets the widest footprint that fits it
+(`gsa_keras.operators.san_kernel_size`: 5x5 on 3x3 maps, 3x3 on 2x2, 1x1 on 1x1), the
+rule of SAN's operators in the GSA-ResNet structure, and any input of at least 32x32
+runs. That is no longer SAN's published network (a patchwise operator's weights
+depend on its footprint), but it lets SAN's structure train on small images.
 
 Counts (`count_params_and_macs`) follow SAN's counter (`tool/counter.py`, which calls
 `util/complexity.py`, a copy of `flops-counter.pytorch` with three SAN hooks), so that
@@ -111,20 +116,31 @@ def _check_choice(value, argument, choices):
   return value
 
 
-def check_input_size(height, width, depth: int = 10) -> None:
-  """Raises ValueError unless `height x width` inputs fit SAN's footprints (sizes that
-  are None, unknown until run time, are checked when the layers run)."""
+def check_input_size(height, width, depth: int = 10,
+                     narrow_footprints: bool = False) -> None:
+  """Raises ValueError unless `height x width` inputs fit SAN's footprints, or with
+  `narrow_footprints` unless every stage has at least one pixel (inputs of 32x32 and
+  more). Sizes that are None, unknown until run time, are checked when the layers
+  run."""
+  shown = "x".join("?" if size is None else str(size) for size in (height, width))
+  stages = len(KERNEL_SIZES)
   for stage, kernel_size in enumerate(KERNEL_SIZES, start=1):
-    reach = kernel_size // 2
+    reach = 0 if narrow_footprints else kernel_size // 2
     sides = [size // 2 ** stage for size in (height, width) if size is not None]
-    if sides and min(sides) <= reach:
-      shown = "x".join("?" if size is None else str(size) for size in (height, width))
+    if not sides or min(sides) > reach:
+      continue
+    if narrow_footprints:
       raise ValueError(
-          f"SAN{depth} needs inputs of at least {minimum_input_size()}x"
-          f"{minimum_input_size()} pixels: stage {stage} runs a {kernel_size}x"
-          f"{kernel_size} footprint on the input downsampled {2 ** stage} times, and "
-          f"reflection padding needs more than {reach} pixels per side there; a {shown} "
-          f"input leaves {min(sides)}.")
+          f"SAN{depth} needs inputs of at least {2 ** stages}x{2 ** stages} pixels: "
+          f"stage {stage} sees the input downsampled {2 ** stage} times; a {shown} input "
+          f"leaves {min(sides)} pixels there.")
+    raise ValueError(
+        f"SAN{depth} needs inputs of at least {minimum_input_size()}x"
+        f"{minimum_input_size()} pixels: stage {stage} runs a {kernel_size}x"
+        f"{kernel_size} footprint on the input downsampled {2 ** stage} times, and "
+        f"reflection padding needs more than {reach} pixels per side there; a {shown} "
+        f"input leaves {min(sides)}. Pass `narrow_footprints=True` to narrow the "
+        f"footprints to small maps (no longer SAN's published network).")
 
 
 # -- The layer graph. -------------------------------------------------------------------------
@@ -145,6 +161,8 @@ class SANBuilder:
     norm_momentum: every batch norm's momentum (Keras's convention: 0.9 is PyTorch's
       0.1, SAN's).
     norm_epsilon: every batch norm's epsilon (SAN's 1e-5).
+    narrow_footprints: give a stage whose map is smaller than its footprint allows the
+      widest footprint that fits (`operators.san_kernel_size`) instead of SAN's.
   """
 
   keras: types.ModuleType
@@ -154,6 +172,7 @@ class SANBuilder:
   kernel_initializer: Any = None
   norm_momentum: float = spec.default("norm_momentum")
   norm_epsilon: float = spec.default("norm_epsilon")
+  narrow_footprints: bool = False
 
   def __post_init__(self):
     _check_choice(self.depth, "depth", sorted(BLOCKS))
@@ -215,6 +234,8 @@ class SANBuilder:
     name = f"stage{number}"
     x = self.keras.layers.MaxPool2D(pool_size=2, strides=2, name=f"{name}_pool")(inputs)
     x = self._conv(x, width, f"{name}_transition_conv", use_bias=False)
+    if self.narrow_footprints:
+      kernel_size = operators.san_kernel_size(x.shape[1:3], kernel_size)
     for block in range(1, self.blocks[number - 1] + 1):
       x = self.block(x, width, kernel_size, f"{name}_block{block}")
     return self._norm_relu(x, f"{name}_output")
@@ -248,6 +269,7 @@ def build_san(keras,
               kernel_initializer: Any = None,
               norm_momentum: float = spec.default("norm_momentum"),
               norm_epsilon: float = spec.default("norm_epsilon"),
+              narrow_footprints: bool = False,
               name: Optional[str] = None):
   """SAN10, SAN15 or SAN19 with pairwise or patchwise self-attention (Section 3.4,
   Table 1; counts in Table 2) as a functional model of `keras`.
@@ -259,7 +281,7 @@ def build_san(keras,
     num_classes: the dense head's outputs (logits) when `include_top`.
     input_shape: `(height, width, channels)`; default `(224, 224, 3)`. Height and width
       may be None (checked when the layers run), else at least `minimum_input_size()`
-      (128).
+      (128), or 32 with `narrow_footprints`.
     input_tensor: a Keras tensor to build on instead (its source inputs become the
       model's); overrides `input_shape`.
     include_top: with the head (global average pooling, dense), else the model ends at
@@ -270,6 +292,10 @@ def build_san(keras,
       SAN's, PyTorch's (`SAN_KERNEL_INITIALIZER`).
     norm_momentum: every batch norm's momentum (Keras's convention, default 0.9).
     norm_epsilon: every batch norm's epsilon (default 1e-5).
+    narrow_footprints: on inputs under 128x128, narrow the footprints of the stages
+      whose maps are too small for them (`operators.san_kernel_size`) instead of
+      raising; the network is then no longer SAN's published one. Sides unknown
+      until run time are not narrowed.
     name: the model's name; default e.g. 'san10_pairwise'.
 
   Returns:
@@ -281,7 +307,8 @@ def build_san(keras,
   """
   builder = SANBuilder(keras, depth, operator, kernel_regularizer=kernel_regularizer,
                        kernel_initializer=kernel_initializer,
-                       norm_momentum=norm_momentum, norm_epsilon=norm_epsilon)
+                       norm_momentum=norm_momentum, norm_epsilon=norm_epsilon,
+                       narrow_footprints=bool(narrow_footprints))
   if include_top:
     spec.check_positive_int(num_classes, "num_classes")
   if input_tensor is None:
@@ -293,7 +320,7 @@ def build_san(keras,
   if len(shape) != 4:
     raise ValueError(f"SAN expects images of rank 4 (batch, height, width, channels), "
                      f"got shape {shape}.")
-  check_input_size(shape[1], shape[2], depth)
+  check_input_size(shape[1], shape[2], depth, narrow_footprints)
   x = builder.endpoints(inputs)["5"]
   if include_top:
     x = builder.head(x, num_classes)

@@ -178,8 +178,43 @@ def test_forward_pass_at_the_minimum_input_size(operator):
 
 @pytest.mark.parametrize("side", [32, 127])
 def test_small_inputs_raise_a_clear_error(side):
-  with pytest.raises(ValueError, match=r"at least 128x128 pixels.*stage [45]"):
+  with pytest.raises(ValueError, match=r"at least 128x128 pixels.*stage [45].*"
+                                       r"narrow_footprints=True"):
     san_network.build_san(keras, 10, "pairwise", input_shape=(side, side, 3))
+
+
+def _footprints(model):
+  return {layer.name.split("_")[0]: layer.kernel_size for layer in model.layers
+          if layer.name.endswith("_attention") and hasattr(layer, "kernel_size")}
+
+
+@pytest.mark.parametrize("side, expected", [
+    # Stage s sees side // 2^s pixels; reflection padding mirrors at most size - 1.
+    (32, {"stage1": 3, "stage2": 7, "stage3": 7, "stage4": 3, "stage5": 1}),
+    (48, {"stage1": 3, "stage2": 7, "stage3": 7, "stage4": 5, "stage5": 1}),
+    (64, {"stage1": 3, "stage2": 7, "stage3": 7, "stage4": 7, "stage5": 3}),
+    (128, dict(zip(["stage1", "stage2", "stage3", "stage4", "stage5"],
+                   san_network.KERNEL_SIZES))),
+])
+def test_narrow_footprints_fit_small_maps_and_leave_sans_sizes_alone(side, expected):
+  model = san_network.build_san(keras, 10, "patchwise", num_classes=10,
+                                input_shape=(side, side, 3), narrow_footprints=True)
+  assert _footprints(model) == expected
+  images = np.random.RandomState(0).uniform(size=(2, side, side, 3)).astype("float32")
+  logits = np.asarray(model(images, training=False))
+  assert np.isfinite(logits).all() and not np.allclose(logits[0], logits[1])
+  if side == 128:  # Nothing narrows: SAN's own network, weight for weight.
+    published = san_network.build_san(keras, 10, "patchwise", num_classes=10,
+                                      input_shape=(side, side, 3))
+    assert model.count_params() == published.count_params()
+  keras.backend.clear_session()
+
+
+def test_narrow_footprints_still_need_a_pixel_in_the_last_stage():
+  with pytest.raises(ValueError, match=r"at least 32x32 pixels: stage 5 .* a 31x40 "
+                                       r"input leaves 0"):
+    san_network.build_san(keras, 10, "pairwise", input_shape=(31, 40, 3),
+                          narrow_footprints=True)
 
 
 def test_features_without_the_head():
@@ -284,6 +319,13 @@ def test_the_model_garden_factory_builds_san_and_it_round_trips():
   with pytest.raises(ValueError, match="at least 128x128"):
     factory.build_backbone(input_specs=tf_keras.layers.InputSpec(shape=[None, 64, 64, 3]),
                            backbone_config=config, norm_activation_config=norm)
+  config.san.narrow_footprints = True  # The same input, footprints narrowed to fit.
+  small = factory.build_backbone(
+      input_specs=tf_keras.layers.InputSpec(shape=[None, 64, 64, 3]),
+      backbone_config=config, norm_activation_config=norm)
+  assert small.get_config()["narrow_footprints"] is True
+  assert _footprints(small)["stage5"] == 3
+  assert _footprints(san_backbone.SAN.from_config(small.get_config()))["stage5"] == 3
   tf_keras.backend.clear_session()
 
 

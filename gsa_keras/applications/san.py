@@ -29,7 +29,8 @@ def build(keras,
           classifier_activation: Any = "softmax",
           kernel_regularizer: Any = None,
           norm_momentum: float = spec.default("norm_momentum"),
-          norm_epsilon: float = spec.default("norm_epsilon")):
+          norm_epsilon: float = spec.default("norm_epsilon"),
+          narrow_footprints: bool = False):
   """SAN`depth` with pairwise or patchwise self-attention (SAN's Table 2 networks).
 
   Args:
@@ -42,13 +43,17 @@ def build(keras,
     input_tensor: a Keras tensor to build on instead of a new `Input`.
     input_shape: `(height, width, channels)`, default `(224, 224, 3)`; height and width
       at least 128 (`san_network.minimum_input_size`: reflection padding of the 7x7
-      footprints in the last stage needs 4x4 maps).
+      footprints in the last stage needs 4x4 maps), or 32 with `narrow_footprints`.
     pooling: without the top, None (the last stage's feature map), 'avg' or 'max'.
     classes: the classifier's outputs, with the top.
     classifier_activation: the classifier's activation (None: logits).
     kernel_regularizer: regularizer of every kernel, or None.
     norm_momentum: every batch norm's momentum (default 0.9: SAN's PyTorch 0.1).
     norm_epsilon: every batch norm's epsilon (default 1e-5).
+    narrow_footprints: on inputs under 128x128, give the stages whose maps are too
+      small for their footprints the widest that fits (5x5 on 3x3 maps, 3x3 on 2x2,
+      1x1 on 1x1) instead of raising: SAN's structure for small images, no longer its
+      published network.
 
   Returns:
     A functional model named e.g. 'san19_patchwise'.
@@ -65,7 +70,7 @@ def build(keras,
       keras, depth, operator, num_classes=classes, input_shape=input_shape,
       input_tensor=input_tensor, include_top=include_top,
       kernel_regularizer=kernel_regularizer, norm_momentum=norm_momentum,
-      norm_epsilon=norm_epsilon)
+      norm_epsilon=norm_epsilon, narrow_footprints=narrow_footprints)
   outputs = model.outputs[0]
   if include_top and classifier_activation is not None:
     outputs = keras.layers.Activation(classifier_activation, name="predictions")(outputs)

@@ -32,6 +32,7 @@ class SAN(tf_keras.Model):
       kernel_regularizer: Optional[tf_keras.regularizers.Regularizer] = None,
       norm_momentum: float = 0.9,
       norm_epsilon: float = 1e-5,
+      narrow_footprints: bool = False,
       **kwargs):
     """Initializes a SAN backbone.
 
@@ -39,18 +40,23 @@ class SAN(tf_keras.Model):
       depth: 10, 15 or 19.
       operator: 'pairwise' or 'patchwise'.
       input_specs: `tf_keras.layers.InputSpec` of the images; height and width at
-        least 128 (`san_network.minimum_input_size`).
+        least 128 (`san_network.minimum_input_size`), or 32 with `narrow_footprints`.
       kernel_regularizer: regularizer of every convolution and attention kernel.
       norm_momentum: every batch norm's momentum.
       norm_epsilon: every batch norm's epsilon.
+      narrow_footprints: on inputs under 128x128, narrow the footprints of the stages
+        whose maps are too small for them (`san_network.build_san`) instead of raising.
       **kwargs: `tf_keras.Model` keyword arguments.
     """
     builder = san_network.SANBuilder(
         tf_keras, depth, operator, kernel_regularizer=kernel_regularizer,
-        norm_momentum=norm_momentum, norm_epsilon=norm_epsilon)
-    san_network.check_input_size(input_specs.shape[1], input_specs.shape[2], depth)
+        norm_momentum=norm_momentum, norm_epsilon=norm_epsilon,
+        narrow_footprints=bool(narrow_footprints))
+    san_network.check_input_size(input_specs.shape[1], input_specs.shape[2], depth,
+                                 narrow_footprints)
     self._config = dict(depth=depth, operator=operator, norm_momentum=norm_momentum,
-                        norm_epsilon=norm_epsilon)
+                        norm_epsilon=norm_epsilon,
+                        narrow_footprints=bool(narrow_footprints))
     self._input_specs = input_specs
     self._kernel_regularizer = kernel_regularizer
     inputs = tf_keras.Input(shape=input_specs.shape[1:], name="images")
@@ -89,4 +95,5 @@ def build_san(
   return SAN(config.depth, config.operator, input_specs=input_specs,
              kernel_regularizer=l2_regularizer,
              norm_momentum=norm_activation_config.norm_momentum,
-             norm_epsilon=norm_activation_config.norm_epsilon)
+             norm_epsilon=norm_activation_config.norm_epsilon,
+             narrow_footprints=config.narrow_footprints)

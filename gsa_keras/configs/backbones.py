@@ -96,11 +96,15 @@ class SAN(hyperparams.Config):
   Attributes:
     depth: 10, 15 or 19 (SAN10, SAN15, SAN19).
     operator: 'pairwise' or 'patchwise' self-attention.
+    narrow_footprints: on inputs under 128x128, narrow the footprints of the stages
+      whose maps are too small for them instead of failing
+      (`gsa_keras.san_network.build_san`); no longer SAN's published network.
 
   Batch norm momentum and epsilon come from the task's `model.norm_activation`.
   """
   depth: int = 10
   operator: str = "pairwise"
+  narrow_footprints: bool = False
 
 
 @dataclasses.dataclass
