@@ -81,6 +81,8 @@ ARMS = (
     Arm("content_row", "table4_content_row.yaml", "Table 4", "content + row"),
     Arm("axial", "table2_axial.yaml", "Table 2", "axial content + positional"),
     Arm("local", "table3_local.yaml", "Table 3", "7x7 local self-attention"),
+    Arm("san_patchwise", "san_patchwise.yaml", "Table 3", "SAN patchwise self-attention"),
+    Arm("san_pairwise", "san_pairwise.yaml", "Table 3", "SAN pairwise self-attention"),
     Arm("groups234", "table5_groups234.yaml", "Table 5", "GSA in groups 2-4"),
     Arm("groups34", "table5_groups34.yaml", "Table 5", "GSA in groups 3-4"),
     # Not paper rows: the options against large logits in evaluation mode.

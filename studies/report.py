@@ -43,6 +43,7 @@ CLAIMS = (
     ("Table 4: column beats row", "content_column", "content_row", "+0.8"),
     ("Table 2: GSA beats axial attention", "gsa", "axial", "+1.0"),
     ("Table 3: GSA beats local attention", "gsa", "local", "+0.9"),
+    ("Table 3: GSA beats SAN (patchwise)", "gsa", "san_patchwise", "+0.3"),
     ("Table 5: group 1 attention slightly hurts", "groups234", "gsa", "+0.2"),
     ("Table 5: groups 2-4 vs 3-4", "groups234", "groups34", "+0.2"),
 )

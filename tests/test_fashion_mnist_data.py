@@ -225,8 +225,9 @@ def test_experiment_recipe():
 
 
 def test_arm_yamls_change_only_the_backbone():
-  # Tables 6, 4, 2, 5 and 3 (local attention), and the two query normalisations.
-  assert len(ARM_YAMLS) == 12
+  # Tables 6, 4, 2, 5 and 3 (local attention, SAN pairwise and patchwise), and the two
+  # query normalisations.
+  assert len(ARM_YAMLS) == 14
   reference = _load(ARM_YAMLS[0]).as_dict()
   backbones = set()
   for path in ARM_YAMLS:
@@ -238,6 +239,6 @@ def test_arm_yamls_change_only_the_backbone():
     expected["task"]["model"].pop("backbone", None)
     assert params == expected, path.name
     assert backbone["gsa_resnet"]["model_id"] == 26
-  assert len(backbones) == 12  # Every arm is a different network.
+  assert len(backbones) == 14  # Every arm is a different network.
   conv = _load(REPO / "official_configs/fashion_mnist/resnet26.yaml")
   assert conv.task.model.backbone.gsa_resnet.attention_groups == []

@@ -25,7 +25,8 @@ QUICK_STEPS = 4
 def test_every_arm_has_its_yaml():
   assert [arm.name for arm in study.ARMS] == [
       "conv", "gsa", "positional", "content", "content_column", "content_row",
-      "axial", "local", "groups234", "groups34", "gsa_query_l2", "gsa_query_softmax"]
+      "axial", "local", "san_patchwise", "san_pairwise", "groups234", "groups34",
+      "gsa_query_l2", "gsa_query_softmax"]
   for arm in study.ARMS:
     assert arm.config_file.is_file(), arm.config_file
   assert ({arm.config_file for arm in study.ARMS} ==
@@ -38,7 +39,7 @@ def test_plan_runs_table6_arms_with_more_seeds_seed_by_seed():
   assert runs == [("conv", 0), ("gsa", 0), ("content", 0),
                   ("conv", 1), ("gsa", 1), ("conv", 2), ("gsa", 2)]
   full = study.plan([arm.name for arm in study.ARMS], seeds=3, ablation_seeds=1)
-  assert len(full) == 16  # 3 seeds of conv and gsa, 1 of each of the 10 other arms.
+  assert len(full) == 18  # 3 seeds of conv and gsa, 1 of each of the 12 other arms.
 
 
 def test_bad_arguments_fail_naming_the_flag(capsys):
