@@ -1,4 +1,5 @@
-"""Module level: GSA vs Conv2D 3x3 vs local and dense attention at ResNet-50's stage shapes.
+"""Module level: GSA vs Conv2D 3x3 vs local, SAN and dense attention at ResNet-50's stage
+shapes.
 
 For every stage shape, batch size, execution mode (graph, XLA) and pass (forward,
 forward+backward), the operators (`operators.OPERATORS`) are timed side by side in one

@@ -1,5 +1,6 @@
 """Network level: GSA-ResNet vs the Model Garden's ResNet, inference and training step,
-beside Table 3's local-attention ResNet and Table 5's GSA-ResNet with GSA in groups 2-4.
+beside Table 3's local-attention ResNet and SAN19 (pairwise and patchwise), and Table 5's
+GSA-ResNet with GSA in groups 2-4.
 
 The networks are Model Garden `ClassificationModel`s
 (`gsa_keras.classifier.build_classifier`) timed side by side per batch size and execution
@@ -7,11 +8,20 @@ mode. Parameters are counted on the timed models, FLOPs with `gsa_keras.flops` (
 convolutional ResNet's on the project's `gsa_resnet` with no attention groups, which is
 the same network when its parameter count matches), and set beside the paper's Table 6
 (`gsa_keras.paper`).
+
+Peak memory: each network runs `Settings.memory_steps` alone in a fresh process
+(`python -m benchmarks.network_level --probe SPEC`, graph mode, batch
+`Settings.memory_batch`), which reports how much its peak resident memory grew over
+two calls, from after the model was built (`benchmarks.scale`'s measure): activations,
+what the backward pass keeps, temporaries and, for a training step, the optimizer's
+slots.
 """
 
+import argparse
 import dataclasses
 import gc
-from typing import Callable, Dict, Tuple
+import json
+from typing import Callable, Dict, Optional, Tuple
 
 import tensorflow as tf
 import tf_keras
@@ -19,16 +29,22 @@ import tf_keras
 from official.vision.configs import backbones as vision_backbones
 
 from benchmarks import operators
+from benchmarks import scale
 from benchmarks import timing
 from gsa_keras import classifier
 from gsa_keras import flops
 from gsa_keras import paper
+from gsa_keras import san_network
 from gsa_keras.configs import backbones as backbone_configs
 
 GSA = "gsa_resnet"
 RESNET = "resnet"
 LOCAL = "local_resnet"  # Table 3: local self-attention (Ramachandran et al. 2019).
 GSA_GROUPS_234 = "gsa_resnet_groups234"  # Table 5 row 2: GSA in groups 2-4 only.
+# Table 3: SAN (Zhao et al. 2020), `backbone.type: san`, at `Settings.san_depth`.
+SAN_PAIRWISE = "san_pairwise"
+SAN_PATCHWISE = "san_patchwise"
+_SAN_OPERATORS = {SAN_PAIRWISE: "pairwise", SAN_PATCHWISE: "patchwise"}
 # The attention networks: rows of the paper's tables (`gsa_keras.paper`), whose
 # backbone fields build them at any depth; RESNET is the Model Garden's.
 _ATTENTION_NETWORKS = {GSA: "GSA-ResNet-50", LOCAL: "Local-ResNet-50",
@@ -49,31 +65,50 @@ class Settings:
   steps: Tuple[str, ...] = STEPS
   warmup: int = 2
   repeats: int = 5  # A ResNet-50 training step at batch 8 takes seconds on 2 cores.
+  san_depth: int = 19  # Table 3's SAN19; SAN10 is the smallest.
+  memory_batch: Optional[int] = 8  # None: no peak-memory probes.
+  memory_steps: Tuple[str, ...] = STEPS
+  memory_networks: Optional[Tuple[str, ...]] = None  # None: every network.
+  memory_timeout_seconds: float = 1800.0
 
 
-def network_names(model_id: int) -> Dict[str, str]:
-  """The paper's names of the networks (`gsa_keras.paper.BY_NAME` keys), GSA and ResNet
-  first."""
+def network_names(model_id: int, san_depth: int = 19) -> Dict[str, str]:
+  """The paper's names of the networks (`gsa_keras.paper.BY_NAME` keys where the paper
+  has the network), GSA and ResNet first."""
   return {GSA: f"GSA-ResNet-{model_id}", RESNET: f"ResNet-{model_id}",
           LOCAL: f"Local-ResNet-{model_id}",
-          GSA_GROUPS_234: f"GSA-ResNet-{model_id}, groups 2-4"}
+          GSA_GROUPS_234: f"GSA-ResNet-{model_id}, groups 2-4",
+          SAN_PAIRWISE: f"SAN{san_depth}-pairwise",
+          SAN_PATCHWISE: f"SAN{san_depth}-patchwise"}
 
 
-def backbone_config(key: str, model_id: int) -> backbone_configs.Backbone:
-  """The backbone one-of of network `key` (a `network_names` key) at `model_id`."""
+def backbone_config(key: str, model_id: int, san_depth: int = 19,
+                    input_size: int = 224) -> backbone_configs.Backbone:
+  """The backbone one-of of network `key` (a `network_names` key) at `model_id`, or
+  SAN at `san_depth` (its footprints narrowed below 128x128 inputs)."""
   if key == RESNET:
     return backbone_configs.Backbone(
         type="resnet", resnet=vision_backbones.ResNet(model_id=model_id))
+  if key in _SAN_OPERATORS:
+    return backbone_configs.Backbone(type="san", san=backbone_configs.SAN(
+        depth=san_depth, operator=_SAN_OPERATORS[key],
+        narrow_footprints=input_size < san_network.minimum_input_size()))
   fields = dict(paper.network(_ATTENTION_NETWORKS[key]).config_fields(),
                 model_id=model_id)
   return backbone_configs.Backbone(
       type="gsa_resnet", gsa_resnet=backbone_configs.GSAResNet(**fields))
 
 
+def build_network(key: str, settings: Settings) -> tf_keras.Model:
+  """The classifier of network `key` (a `network_names` key) at `settings`' sizes."""
+  return classifier.build_classifier(
+      backbone_config(key, settings.model_id, settings.san_depth, settings.input_size),
+      settings.input_size, settings.num_classes)
+
+
 def build_networks(settings: Settings) -> Dict[str, tf_keras.Model]:
-  return {key: classifier.build_classifier(backbone_config(key, settings.model_id),
-                                           settings.input_size, settings.num_classes)
-          for key in network_names(settings.model_id)}
+  return {key: build_network(key, settings)
+          for key in network_names(settings.model_id, settings.san_depth)}
 
 
 def _trainable_params(model) -> int:
@@ -85,7 +120,7 @@ def costs(models: Dict[str, tf_keras.Model], settings: Settings) -> Dict[str, di
   conv_config = backbone_configs.GSAResNet(model_id=settings.model_id,
                                            attention_groups=[])
   counted = {key: flops.count_params_and_flops(models[key])
-             for key in _ATTENTION_NETWORKS}
+             for key in list(_ATTENTION_NETWORKS) + list(_SAN_OPERATORS)}
   counted[RESNET] = flops.count_params_and_flops(conv_config, settings.input_size,
                                                  settings.num_classes)
   numbers = {}
@@ -95,7 +130,7 @@ def costs(models: Dict[str, tf_keras.Model], settings: Settings) -> Dict[str, di
                         "paper_runtime_ms": n.runtime_ms}
                for n in paper.NETWORKS}
   results = {}
-  for key, name in network_names(settings.model_id).items():
+  for key, name in network_names(settings.model_id, settings.san_depth).items():
     params = _trainable_params(models[key])
     same_network = counted[key].trainable_params == params
     results[key] = {
@@ -134,8 +169,46 @@ def step_function(model: tf_keras.Model, batch: int, step: str, jit_compile: boo
   return lambda: compiled(images, labels)
 
 
+def memory_probe(spec: dict) -> dict:
+  """Builds network `spec['network']` and runs two of its `spec['step']`s at batch
+  `spec['batch']` in graph mode; returns how much the peak resident memory grew from
+  after the build (what `--probe` prints)."""
+  settings = Settings(**{field: spec[field] for field in
+                         ("model_id", "input_size", "num_classes", "san_depth")})
+  model = build_network(spec["network"], settings)
+  run_step = step_function(model, spec["batch"], spec["step"], False, settings)
+  before = scale.reset_peak_rss()
+  for _ in range(2):
+    result = run_step()
+  tf.nest.map_structure(lambda t: t.numpy(), result)
+  return {"status": "ok", "added_bytes": scale.peak_rss_bytes() - before}
+
+
+def peak_memory(settings: Settings,
+                log: Callable[[str], None] = print) -> Dict[str, Dict[str, dict]]:
+  """{network: {step: probe answer}}: each network's peak memory, each in a fresh
+  process."""
+  results = {}
+  for key in settings.memory_networks or network_names(settings.model_id,
+                                                      settings.san_depth):
+    for step in settings.memory_steps:
+      spec = dict(network=key, step=step, batch=settings.memory_batch,
+                  model_id=settings.model_id, input_size=settings.input_size,
+                  num_classes=settings.num_classes, san_depth=settings.san_depth)
+      answer = scale.run_probe(spec, settings.memory_timeout_seconds,
+                               module="benchmarks.network_level")
+      results.setdefault(key, {})[step] = answer
+      log(f"network memory {key} {step} batch {settings.memory_batch}: " + (
+          operators.format_bytes(answer["added_bytes"]) if answer["status"] == "ok"
+          else answer["status"]))
+  return results
+
+
 def run(settings: Settings, log: Callable[[str], None] = print) -> dict:
-  """Times both networks for every batch, mode and step; returns rows and costs."""
+  """Times the networks for every batch, mode and step, and (with
+  `settings.memory_batch`) measures their peak memory; returns rows, costs and
+  memory."""
+  memory = (peak_memory(settings, log) if settings.memory_batch is not None else None)
   models = build_networks(settings)
   network_costs = costs(models, settings)
   rows = []
@@ -169,4 +242,18 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict:
         del functions
         gc.collect()
   return {"model_id": settings.model_id, "input_size": settings.input_size,
-          "costs": network_costs, "rows": rows}
+          "costs": network_costs, "rows": rows, "memory_batch": settings.memory_batch,
+          "memory": memory}
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--probe", required=True,
+                      help="JSON: network, step, batch, model_id, input_size, "
+                           "num_classes, san_depth")
+  args = parser.parse_args(argv)
+  print(json.dumps(memory_probe(json.loads(args.probe))))
+
+
+if __name__ == "__main__":
+  main()

@@ -6,6 +6,9 @@
 - `local_attention`: Table 3's local self-attention over 7x7 neighbourhoods, the
   registered operator 'local', same heads and projection: the operator the paper's
   runtime claim compares GSA with.
+- `san_pairwise`, `san_patchwise`: SAN's pairwise and patchwise self-attention (Zhao et
+  al. 2020, the paper's other Table 3 baseline) over 7x7 reflection-padded footprints,
+  the registered operators of the same names, as in the GSA-ResNet structure.
 - `dense_attention`: dense global softmax attention with the same heads and the same
   fused K/Q/V projection (`gsa_keras.ops.project_kqv`): every pixel attends to every
   pixel, `softmax(Q K^T / sqrt(k)) V`, so time and memory grow with pixels^2.
@@ -30,11 +33,15 @@ GSA = "gsa"
 CONV = "conv3x3"
 LOCAL = "local_attention"
 DENSE = "dense_attention"
-OPERATORS = (GSA, CONV, LOCAL, DENSE)
+SAN_PAIRWISE = registry.SAN_PAIRWISE
+SAN_PATCHWISE = registry.SAN_PATCHWISE
+OPERATORS = (GSA, CONV, LOCAL, SAN_PAIRWISE, SAN_PATCHWISE, DENSE)
 LABELS = {GSA: "GSA", CONV: "Conv2D 3x3", LOCAL: "local attention 7x7",
+          SAN_PAIRWISE: "SAN pairwise 7x7", SAN_PATCHWISE: "SAN patchwise 7x7",
           DENSE: "dense attention"}
 # The suite's operators that the registry makes: their registered names.
-REGISTERED = {GSA: registry.GSA, CONV: registry.CONVOLUTION, LOCAL: registry.LOCAL}
+REGISTERED = {GSA: registry.GSA, CONV: registry.CONVOLUTION, LOCAL: registry.LOCAL,
+              SAN_PAIRWISE: registry.SAN_PAIRWISE, SAN_PATCHWISE: registry.SAN_PATCHWISE}
 NUM_HEADS = 8
 # Execution modes of `tf.function`: name -> `jit_compile`.
 MODES = {"graph": False, "xla": True}

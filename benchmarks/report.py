@@ -10,7 +10,7 @@ All three are generated: edit the code here, not the files.
 import argparse
 import json
 import pathlib
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import matplotlib
 
@@ -131,8 +131,10 @@ def module_section(rows: List[dict]) -> str:
                 [_operator_cell(cells[n], "flops") for n in names] +
                 [_num(row["ratios"].get(f"{operators.GSA}/{n}")) for n in names[1:]])
   return ("GSA vs Conv2D 3x3 (same channels) vs local 7x7 softmax attention (Table 3's "
-          "baseline) vs dense global softmax attention (both with the same 8 heads and "
-          "projection), one module, float32. Times are medians of interleaved rounds; "
+          "baseline) vs SAN's pairwise and patchwise 7x7 self-attention (Table 3's other "
+          "baseline, as in the GSA-ResNet structure) vs dense global softmax attention "
+          "(the local and dense attention with the same 8 heads and projection as GSA), "
+          "one module, float32. Times are medians of interleaved rounds; "
           "ratios are medians of per-round ratios. GFLOP/s counts FLOPs as "
           "`gsa_keras.flops` does; forward+backward counts 3x the forward FLOPs.\n\n" +
           tables.markdown(header, body))
@@ -162,12 +164,38 @@ def network_section(network: dict) -> str:
           tables.markdown(["batch", "mode", "step"] +
                           [f"{n} ms" for n in names.values()] +
                           ["ratio"] + [label for _, label in ratio_names] +
-                          [f"{n} GFLOP/s" for n in names.values()], time_rows))
+                          [f"{n} GFLOP/s" for n in names.values()], time_rows) +
+          _memory_table(network, names))
+
+
+def _memory_table(network: dict, names: Dict[str, str]) -> str:
+  """The peak-memory probes' table ('' for a run without them)."""
+  memory = network.get("memory")
+  if not memory:
+    return ""
+  steps = list(dict.fromkeys(step for by_step in memory.values() for step in by_step))
+  rows = [[names.get(key, key)] + [_memory_cell(by_step.get(step)) for step in steps]
+          for key, by_step in memory.items()]
+  return ("\n\nPeak memory: how much the peak resident memory of a fresh process grew "
+          f"over two calls at batch {network['memory_batch']}, graph mode, from after the "
+          "network was built (MB).\n\n" +
+          tables.markdown(["network"] + [f"{step} (MB)" for step in steps], rows))
+
+
+def _memory_cell(answer: Optional[dict]) -> str:
+  if answer is None:
+    return "-"
+  if answer["status"] != "ok":
+    return answer["status"]
+  return _num(answer["added_bytes"], 0, 2**20)
 
 
 # The network ratios shown beside GSA-ResNet / ResNet, when the run has them: the
 # paper's runtime claim (local vs GSA) and Table 5's GSA in groups 2-4 against both.
+# SAN (Table 3's other baseline) against GSA too.
 _RATIOS = (f"{network_level.LOCAL}/{network_level.GSA}",
+           f"{network_level.SAN_PAIRWISE}/{network_level.GSA}",
+           f"{network_level.SAN_PATCHWISE}/{network_level.GSA}",
            f"{network_level.GSA_GROUPS_234}/{network_level.GSA}",
            f"{network_level.GSA_GROUPS_234}/{network_level.RESNET}")
 
@@ -285,16 +313,18 @@ def _module_target_rows(rows: List[dict]) -> List[List[str]]:
     result.append([f"GSA / Conv2D 3x3 forward time, {'x'.join(map(str, shape))}",
                    f"<= {MODULE_TARGET}", measured,
                    _yes(all(r <= MODULE_TARGET for r in ratios.values()))])
-  for shape in module_level.STAGE_SHAPES:  # Reported: GSA against local attention.
-    local = {(r["mode"], r["batch"]): r["ratios"][f"{operators.GSA}/{operators.LOCAL}"]
-             for r in rows if tuple(r["shape"]) == shape and
-             r["pass"] == operators.FORWARD and
-             f"{operators.GSA}/{operators.LOCAL}" in r["ratios"]}
-    if local:
-      result.append([f"GSA / local attention 7x7 forward time, "
-                     f"{'x'.join(map(str, shape))}", "reported",
-                     ", ".join(f"{mode} b{batch} {ratio:.2f}"
-                               for (mode, batch), ratio in sorted(local.items())), "-"])
+  # Reported: GSA against the local operators of Table 3 (a run may lack some).
+  for other in (operators.LOCAL, operators.SAN_PAIRWISE, operators.SAN_PATCHWISE):
+    pair = f"{operators.GSA}/{other}"
+    for shape in module_level.STAGE_SHAPES:
+      ratios = {(r["mode"], r["batch"]): r["ratios"][pair] for r in rows
+                if tuple(r["shape"]) == shape and r["pass"] == operators.FORWARD and
+                pair in r["ratios"]}
+      if ratios:
+        result.append([f"GSA / {operators.LABELS[other]} forward time, "
+                       f"{'x'.join(map(str, shape))}", "reported",
+                       ", ".join(f"{mode} b{batch} {ratio:.2f}"
+                                 for (mode, batch), ratio in sorted(ratios.items())), "-"])
   return result
 
 

@@ -41,10 +41,14 @@ def settings(quick: bool, memory_budget_bytes: int, repeats=None) -> dict:
     parts = {
         "module": module_level.Settings(
             shapes=module_level.QUICK_SHAPES, batches=(1, 2), warmup=1, repeats=2),
-        # One batch: each network is traced once per batch, step and mode.
+        # One batch: each network is traced once per batch, step and mode. SAN10 (its
+        # footprints narrowed to the 32x32 input's maps); the peak memory of two
+        # networks' inference, each probe being a fresh process.
         "network": network_level.Settings(
             model_id=26, input_size=32, num_classes=10, batches=(2,),
-            modes=("graph",), warmup=1, repeats=2),
+            modes=("graph",), warmup=1, repeats=2, san_depth=10, memory_batch=2,
+            memory_steps=(network_level.INFERENCE,),
+            memory_networks=(network_level.GSA, network_level.SAN_PATCHWISE)),
         "scale": scale.Settings(sizes=scale.QUICK_SIZES, channels=16, warmup=1,
                                 repeats=2, fit_from=0, timeout_seconds=300),
         # Two networks: exporting is most of the serving part's time.

@@ -107,14 +107,15 @@ def probe(spec: dict) -> dict:
 # -- The driver. ---------------------------------------------------------------------
 
 
-def run_probe(spec: dict, timeout_seconds: float) -> dict:
-  """Runs `probe(spec)` in a fresh Python process; returns its JSON answer."""
+def run_probe(spec: dict, timeout_seconds: float, module: str = "benchmarks.scale") -> dict:
+  """Runs `module`'s probe of `spec` (`python -m MODULE --probe JSON`, by default this
+  module's `probe`) in a fresh Python process; returns its JSON answer."""
   environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
                      PYTHONPATH=os.pathsep.join(
                          filter(None, [str(_REPO), os.environ.get("PYTHONPATH")])))
   try:
     completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.scale", "--probe", json.dumps(spec)],
+        [sys.executable, "-m", module, "--probe", json.dumps(spec)],
         capture_output=True, text=True, env=environment, timeout=timeout_seconds,
         check=False)
   except subprocess.TimeoutExpired:

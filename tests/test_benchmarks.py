@@ -237,8 +237,25 @@ def test_quick_suite_runs_end_to_end(tmp_path, capsys):
   assert set(saved) >= {"machine", "network_level", "module_level", "scale"}
   assert saved["scale"][operators.GSA]["exponents"]["time"] is not None
   assert len(results["module_level"]) == 2 * 2 * 2  # Batches, modes, passes.
+  # SAN (Table 3's other baseline) beside the others, module and network (SAN10 with
+  # its footprints narrowed to the 32x32 input), and the networks' peak memory.
+  for row in results["module_level"]:
+    assert set(row["operators"]) == set(operators.OPERATORS)
+    for name in (operators.SAN_PAIRWISE, operators.SAN_PATCHWISE):
+      assert row["operators"][name]["timing"]["median"] > 0
+      assert row["ratios"][f"{operators.GSA}/{name}"] > 0
+  network = results["network_level"]
+  assert network["costs"][network_level.SAN_PATCHWISE]["name"] == "SAN10-patchwise"
+  assert network["costs"][network_level.SAN_PAIRWISE]["flops"] > 0
+  assert f"{network_level.SAN_PAIRWISE}/{network_level.GSA}" in network["rows"][0]["ratios"]
+  memory = network["memory"]
+  assert set(memory) == {network_level.GSA, network_level.SAN_PATCHWISE}
+  for by_step in memory.values():
+    assert by_step[network_level.INFERENCE]["status"] == "ok"
+    assert by_step[network_level.INFERENCE]["added_bytes"] > 2**20
   markdown = (tmp_path / report.REPORT_MD).read_text()
-  for title in ("## Targets", "## Network level", "## Module level", "## Scale"):
+  for title in ("## Targets", "## Network level", "## Module level", "## Scale",
+                "Peak memory", "SAN10-patchwise", "SAN pairwise 7x7"):
     assert title in markdown
   for png in tmp_path.glob("*.png"):
     image = tf.io.decode_png(tf.io.read_file(str(png)))
