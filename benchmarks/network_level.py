@@ -17,10 +17,8 @@ what the backward pass keeps, temporaries and, for a training step, the optimize
 slots.
 """
 
-import argparse
 import dataclasses
 import gc
-import json
 from typing import Callable, Dict, Optional, Tuple
 
 import tensorflow as tf
@@ -247,12 +245,8 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict:
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--probe", required=True,
-                      help="JSON: network, step, batch, model_id, input_size, "
-                           "num_classes, san_depth")
-  args = parser.parse_args(argv)
-  print(json.dumps(memory_probe(json.loads(args.probe))))
+  scale.probe_main(memory_probe, "network, step, batch, model_id, input_size, "
+                   "num_classes, san_depth", __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

@@ -173,13 +173,19 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict:
   return results
 
 
-def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--probe", required=True,
-                      help="JSON: operator, size, channels, batch, warmup, repeats, "
-                           "memory_budget_bytes")
+def probe_main(probe_function: Callable[[dict], dict], fields: str, description: str,
+               argv=None) -> None:
+  """The command line of a probe (`run_probe`'s other end): `--probe JSON` in, the
+  answer of `probe_function` out, as one JSON line."""
+  parser = argparse.ArgumentParser(description=description)
+  parser.add_argument("--probe", required=True, help=f"JSON: {fields}")
   args = parser.parse_args(argv)
-  print(json.dumps(probe(json.loads(args.probe))))
+  print(json.dumps(probe_function(json.loads(args.probe))))
+
+
+def main(argv=None):
+  probe_main(probe, "operator, size, channels, batch, warmup, repeats, "
+             "memory_budget_bytes", __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":
