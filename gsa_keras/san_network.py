@@ -177,6 +177,9 @@ class SANBuilder:
   def __post_init__(self):
     _check_choice(self.depth, "depth", sorted(BLOCKS))
     _check_choice(self.operator, "operator", OPERATORS)
+    if not isinstance(self.narrow_footprints, bool):
+      raise ValueError(f"`narrow_footprints` must be True or False, got "
+                       f"{self.narrow_footprints!r}.")
 
   def _initializer(self):
     """A fresh copy of the kernels' initializer argument for one layer."""
@@ -308,7 +311,7 @@ def build_san(keras,
   builder = SANBuilder(keras, depth, operator, kernel_regularizer=kernel_regularizer,
                        kernel_initializer=kernel_initializer,
                        norm_momentum=norm_momentum, norm_epsilon=norm_epsilon,
-                       narrow_footprints=bool(narrow_footprints))
+                       narrow_footprints=narrow_footprints)
   if include_top:
     spec.check_positive_int(num_classes, "num_classes")
   if input_tensor is None:

@@ -51,12 +51,12 @@ class SAN(tf_keras.Model):
     builder = san_network.SANBuilder(
         tf_keras, depth, operator, kernel_regularizer=kernel_regularizer,
         norm_momentum=norm_momentum, norm_epsilon=norm_epsilon,
-        narrow_footprints=bool(narrow_footprints))
+        narrow_footprints=narrow_footprints)
     san_network.check_input_size(input_specs.shape[1], input_specs.shape[2], depth,
                                  narrow_footprints)
     self._config = dict(depth=depth, operator=operator, norm_momentum=norm_momentum,
                         norm_epsilon=norm_epsilon,
-                        narrow_footprints=bool(narrow_footprints))
+                        narrow_footprints=narrow_footprints)
     self._input_specs = input_specs
     self._kernel_regularizer = kernel_regularizer
     inputs = tf_keras.Input(shape=input_specs.shape[1:], name="images")
