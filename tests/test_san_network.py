@@ -361,6 +361,10 @@ def test_the_flops_command_prints_sans_table_within_tolerance(capsys):
 # -- Training. ---------------------------------------------------------------------------
 
 
+# Validation top-1 each operator's digits fit must reach (see the test's docstring).
+DIGITS_THRESHOLDS = {"patchwise": 0.90, "pairwise": 0.85}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("operator", san_network.OPERATORS)
 def test_san10_learns_the_digits(operator):
@@ -368,14 +372,14 @@ def test_san10_learns_the_digits(operator):
   evaluation mode after `studies.test_margins.san_fit`, seed 0 (8 epochs).
 
   Measured (`python -m studies.test_margins --checks san_fit_pairwise,san_fit_patchwise
-  --seeds 0-1`, `study_results/test_margins/`, AMD EPYC, two seeds each): 91.7% and
-  91.7% pairwise, 93.9% and 94.4% patchwise, training accuracy 99.9-100%. The
-  threshold, 80%, lies 11 points under the lowest: far more than the 1-1.2 points by
-  which the other checks' seeds spread, and far above chance (10%), which a network
-  that does not learn stays at. 90% would lie under 2 points below the measurements,
-  too thin a margin to assert until more seeds are measured.
+  --seeds 0-2`, `study_results/test_margins/`, AMD EPYC, three seeds each): patchwise
+  93.1-94.4%, pairwise 91.4-91.7%, training accuracy 99.9-100%. Patchwise (Table 3's
+  SAN) must reach 90%, 3.1 points under its lowest, as the README's GSA-ResNet-26 fit
+  must reach 90% 4.2 points under its lowest (94.2%, spread 1.5). Pairwise must reach
+  85%: 90% would lie 1.4 points under its lowest, about one spread of the other
+  checks' seeds (1-1.5 points), too thin a margin until more seeds are measured.
   """
   from studies import test_margins
   record = test_margins.san_fit(operator, seed=0)
-  assert record["validation_accuracy"] >= 0.80, record
+  assert record["validation_accuracy"] >= DIGITS_THRESHOLDS[operator], record
   assert record["train_accuracy"] >= 0.95, record
