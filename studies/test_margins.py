@@ -166,27 +166,73 @@ SAN_FIT_EPOCHS = 8
 SAN_FIT_BATCH = 64
 
 
-def san_fit(operator: str, seed: int, epochs: int = SAN_FIT_EPOCHS) -> Dict[str, object]:
-  """SAN10 (`operator`) fitted on the 32x32 digits with `seed`: Adam from 1e-3, cosine
-  decay to 0 over the fit, batch 64. Returns the last epoch's training accuracy, the
+def _shifted_batches(tf, images, labels, max_shift: int, batch_size: int, seed: int):
+  """The training digits as a shuffled `tf.data` pipeline, each image moved by a random
+  shift of up to `max_shift` pixels along each axis; the uncovered edge takes the
+  background (each channel's smallest value in the image)."""
+  size = images.shape[1:]
+
+  def shift(image, label):
+    background = tf.reduce_min(image, axis=[0, 1], keepdims=True)
+    padded = tf.pad(image - background,
+                    [[max_shift, max_shift], [max_shift, max_shift], [0, 0]]) + background
+    return tf.image.random_crop(padded, size), label
+
+  return (tf.data.Dataset.from_tensor_slices((images, labels))
+          .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+          .map(shift).batch(batch_size))
+
+
+def san_fit(operator: str, seed: int, epochs: int = SAN_FIT_EPOCHS,
+            jit_compile: bool = False, label_smoothing: float = 0.0,
+            max_shift: int = 0, learning_rate: float = 1e-3) -> Dict[str, object]:
+  """SAN10 (`operator`) fitted on the 32x32 digits with `seed`: Adam from
+  `learning_rate`, cosine decay to 0 over the fit, batch 64, cross-entropy with
+  `label_smoothing`, training images shifted by up to `max_shift` pixels, the steps
+  XLA-compiled if `jit_compile`. Returns the last epoch's training accuracy, the
   validation top-1 after each epoch and at the end, and the seconds the fit took."""
   import keras
+  import tensorflow as tf
   from gsa_keras.applications import SAN10, load_digits
   (x_train, y_train), (x_val, y_val) = load_digits()
   keras.utils.set_random_seed(seed)
   model = SAN10(operator, input_shape=(32, 32, 3), classes=10, narrow_footprints=True)
   steps = epochs * -(-len(x_train) // SAN_FIT_BATCH)
   model.compile(optimizer=keras.optimizers.Adam(
-                    keras.optimizers.schedules.CosineDecay(1e-3, steps)),
-                loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                    keras.optimizers.schedules.CosineDecay(learning_rate, steps)),
+                loss=keras.losses.CategoricalCrossentropy(
+                    label_smoothing=label_smoothing),
+                metrics=["accuracy"], jit_compile=jit_compile)
+  y_train, y_val = (keras.utils.to_categorical(y, 10) for y in (y_train, y_val))
+  if max_shift:
+    training = {"x": _shifted_batches(tf, x_train, y_train, max_shift, SAN_FIT_BATCH,
+                                      seed)}
+  else:
+    training = {"x": x_train, "y": y_train, "batch_size": SAN_FIT_BATCH}
   start = time.time()
-  history = model.fit(x_train, y_train, batch_size=SAN_FIT_BATCH, epochs=epochs,
-                      verbose=0, validation_data=(x_val, y_val))
+  history = model.fit(**training, epochs=epochs, verbose=0,
+                      validation_data=(x_val, y_val))
   return {"train_accuracy": float(history.history["accuracy"][-1]),
           "validation_accuracy": float(model.evaluate(x_val, y_val, verbose=0)[1]),
           "validation_accuracy_by_epoch": [
               round(float(a), 4) for a in history.history["val_accuracy"]],
           "seconds": round(time.time() - start, 1)}
+
+
+def _parse_recipe(text: str) -> Dict[str, object]:
+  """`--recipe`: a JSON object whose keys are `san_fit`'s recipe arguments."""
+  import inspect
+  allowed = [name for name in inspect.signature(san_fit).parameters
+             if name not in ("operator", "seed")]
+  try:
+    recipe = json.loads(text)
+  except json.JSONDecodeError as error:
+    raise argparse.ArgumentTypeError(f"not JSON ({error}): {text!r}") from None
+  if not isinstance(recipe, dict) or set(recipe) - set(allowed):
+    raise argparse.ArgumentTypeError(
+        f"expected a JSON object with keys from {', '.join(allowed)}, "
+        f"got {text!r}")
+  return recipe
 
 
 def _flavour(name: str):
@@ -204,8 +250,8 @@ CHECKS = {
     "bars_keras3": lambda seed: bars_fit(*_flavour("keras3"), seed),
     "bars_tf_keras": lambda seed: bars_fit(*_flavour("tf_keras"), seed),
     "keras_fit": keras_fit,
-    "san_fit_pairwise": lambda seed: san_fit("pairwise", seed),
-    "san_fit_patchwise": lambda seed: san_fit("patchwise", seed),
+    "san_fit_pairwise": lambda seed, **recipe: san_fit("pairwise", seed, **recipe),
+    "san_fit_patchwise": lambda seed, **recipe: san_fit("patchwise", seed, **recipe),
 }
 
 
@@ -252,12 +298,19 @@ def main(argv=None) -> dict:
   parser.add_argument("--norm_momentum", type=float, default=None,
                       help="short_fit only: the GSA layers' batch norm momentum "
                            "(default: theirs)")
+  parser.add_argument("--recipe", type=_parse_recipe, default={},
+                      help="san_fit checks only: keyword arguments of `san_fit` as a "
+                           "JSON object, e.g. '{\"max_shift\": 2}' (default: its "
+                           "defaults); give each recipe its own --tag")
   args = parser.parse_args(argv)
   checks = [c.strip() for c in args.checks.split(",") if c.strip()]
   unknown = [c for c in checks if c not in CHECKS]
   if unknown or not checks:
     parser.error(f"--checks: unknown {unknown or args.checks!r}; choose from "
                  f"{', '.join(CHECKS)}")
+  if args.recipe and any(not check.startswith("san_fit") for check in checks):
+    parser.error(f"--recipe: only the san_fit checks take a recipe, got --checks "
+                 f"{args.checks!r}")
   tag = args.tag or ("onednn_off" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0"
                      else "onednn_on")
   out = pathlib.Path(args.out)
@@ -269,11 +322,15 @@ def main(argv=None) -> dict:
         continue
       if check == "short_fit" and args.norm_momentum is not None:
         measures = short_fit(seed, norm_momentum=args.norm_momentum)
+      elif check.startswith("san_fit"):
+        measures = CHECKS[check](seed, **args.recipe)
       else:
         measures = CHECKS[check](seed)
       record = {"check": check, "tag": tag, "seed": seed, "cpu": machine.cpu_model(),
                 "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
                 "norm_momentum": args.norm_momentum, "measures": measures}
+      if check.startswith("san_fit"):
+        record["recipe"] = args.recipe
       partial = path.with_name(path.name + ".partial")
       partial.write_text(json.dumps(record, indent=1) + "\n")
       partial.replace(path)
