@@ -69,7 +69,10 @@ def test_recipe_reaches_the_check_and_its_records(tmp_path, monkeypatch):
   assert stand_in.calls == [(seed, {"max_shift": 2, "jit_compile": True})
                             for seed in range(3)]
   record = json.loads((tmp_path / "runs" / "san_fit_pairwise-shift2-seed1.json").read_text())
-  assert record["recipe"] == {"max_shift": 2, "jit_compile": True}
+  # The whole recipe, defaults included, so that a record outlives a change of them.
+  assert record["recipe"] == {"epochs": test_margins.SAN_FIT_EPOCHS, "jit_compile": True,
+                              "label_smoothing": 0.0, "max_shift": 2,
+                              "learning_rate": 1e-3}
   assert record["measures"]["validation_accuracy"] == pytest.approx(0.91)
   accuracy = summary["san_fit_pairwise"]["shift2"]["validation_accuracy"]
   assert (accuracy["n"], accuracy["min"], accuracy["max"]) == (3, 0.9, pytest.approx(0.92))

@@ -362,24 +362,24 @@ def test_the_flops_command_prints_sans_table_within_tolerance(capsys):
 
 
 # Validation top-1 each operator's digits fit must reach (see the test's docstring).
-DIGITS_THRESHOLDS = {"patchwise": 0.90, "pairwise": 0.85}
+DIGITS_THRESHOLD = 0.90
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("operator", san_network.OPERATORS)
 def test_san10_learns_the_digits(operator):
   """SAN10 (`narrow_footprints`, 32x32 digits) learns the digits: validation top-1 in
-  evaluation mode after `studies.test_margins.san_fit`, seed 0 (8 epochs).
+  evaluation mode after `studies.test_margins.san_fit`, seed 0 (12 epochs, training
+  images shifted by up to 2 pixels, XLA; about 5 minutes).
 
-  Measured (`python -m studies.test_margins --checks san_fit_pairwise,san_fit_patchwise
-  --seeds 0-2`, `study_results/test_margins/`, AMD EPYC, three seeds each): patchwise
-  93.1-94.4%, pairwise 91.4-91.7%, training accuracy 99.9-100%. Patchwise (Table 3's
-  SAN) must reach 90%, 3.1 points under its lowest, as the README's GSA-ResNet-26 fit
-  must reach 90% 4.2 points under its lowest (94.2%, spread 1.5). Pairwise must reach
-  85%: 90% would lie 1.4 points under its lowest, about one spread of the other
-  checks' seeds (1-1.5 points), too thin a margin until more seeds are measured.
+  Thresholds from `python -m studies.test_margins --checks
+  san_fit_pairwise,san_fit_patchwise --seeds 0-4 --tag xla_e12_shift2`
+  (`study_results/test_margins/`, AMD EPYC): see `DIGITS_THRESHOLD`'s margin in
+  the README's SAN section. Without the shifts (8 epochs), the seeds spread over
+  90.3-94.4% (patchwise, nine runs) and 91.4-94.2% (pairwise, nine runs): too close to
+  90% for a test that must not fail.
   """
   from studies import test_margins
   record = test_margins.san_fit(operator, seed=0)
-  assert record["validation_accuracy"] >= DIGITS_THRESHOLDS[operator], record
-  assert record["train_accuracy"] >= 0.95, record
+  assert record["validation_accuracy"] >= DIGITS_THRESHOLD, record
+  assert record["train_accuracy"] >= 0.90, record
