@@ -198,7 +198,8 @@ def _shifted_batches(tf, images, labels, max_shift: int, batch_size: int, seed: 
 
 def san_fit(operator: str, seed: int, epochs: int = SAN_FIT_EPOCHS,
             jit_compile: bool = True, label_smoothing: float = 0.0,
-            max_shift: int = SAN_FIT_MAX_SHIFT, learning_rate: float = 1e-3) -> Dict[str, object]:
+            max_shift: int = SAN_FIT_MAX_SHIFT,
+            learning_rate: float = 1e-3) -> Dict[str, object]:
   """SAN10 (`operator`) fitted on the 32x32 digits with `seed`: Adam from
   `learning_rate`, cosine decay to 0 over the fit, batch 64, cross-entropy with
   `label_smoothing`, training images shifted by up to `max_shift` pixels, the steps
@@ -243,7 +244,7 @@ def san_fit_recipe(**overrides) -> Dict[str, object]:
 
 def _parse_recipe(text: str) -> Dict[str, object]:
   """`--recipe`: a JSON object whose keys are `san_fit`'s recipe arguments."""
-  allowed = list(san_fit_recipe())
+  allowed = san_fit_recipe()
   try:
     recipe = json.loads(text)
   except json.JSONDecodeError as error:
@@ -252,6 +253,14 @@ def _parse_recipe(text: str) -> Dict[str, object]:
     raise argparse.ArgumentTypeError(
         f"expected a JSON object with keys from {', '.join(allowed)}, "
         f"got {text!r}")
+  for key, value in recipe.items():
+    expected = type(allowed[key])
+    fits = (isinstance(value, bool) == (expected is bool) and
+            isinstance(value, (int, float) if expected is float else expected) and
+            value >= 0)
+    if not fits:
+      raise argparse.ArgumentTypeError(
+          f"{key} must be a non-negative {expected.__name__}, got {value!r}")
   return recipe
 
 
@@ -334,6 +343,13 @@ def main(argv=None) -> dict:
   tag = args.tag or ("onednn_off" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0"
                      else "onednn_on")
   out = pathlib.Path(args.out)
+  recipe = san_fit_recipe(**args.recipe)
+  for check in checks:  # A tag names one recipe: refuse to mix two under it.
+    for path in (out / "runs").glob(f"{check}-{tag}-seed*.json"):
+      recorded = json.loads(path.read_text()).get("recipe")
+      if check.startswith("san_fit") and recorded != recipe:
+        parser.error(f"--tag {tag!r}: {path} was measured with the recipe {recorded}, "
+                     f"this run's is {recipe}; give this recipe its own --tag")
   (out / "runs").mkdir(parents=True, exist_ok=True)
   for check in checks:
     for seed in args.seeds:
@@ -350,7 +366,7 @@ def main(argv=None) -> dict:
                 "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
                 "norm_momentum": args.norm_momentum, "measures": measures}
       if check.startswith("san_fit"):
-        record["recipe"] = san_fit_recipe(**args.recipe)
+        record["recipe"] = recipe
       partial = path.with_name(path.name + ".partial")
       partial.write_text(json.dumps(record, indent=1) + "\n")
       partial.replace(path)

@@ -85,6 +85,14 @@ def test_recipe_reaches_the_check_and_its_records(tmp_path, monkeypatch):
      "expected a JSON object with keys from epochs, jit_compile"),
     (["--checks", "san_fit_pairwise", "--recipe", "[2]"], "expected a JSON object"),
     (["--checks", "san_fit_pairwise", "--recipe", "{max_shift"], "not JSON"),
+    (["--checks", "san_fit_pairwise", "--recipe", '{"max_shift": -1}'],
+     "max_shift must be a non-negative int, got -1"),
+    (["--checks", "san_fit_pairwise", "--recipe", '{"epochs": 2.5}'],
+     "epochs must be a non-negative int, got 2.5"),
+    (["--checks", "san_fit_pairwise", "--recipe", '{"jit_compile": 1}'],
+     "jit_compile must be a non-negative bool, got 1"),
+    (["--checks", "san_fit_pairwise", "--recipe", '{"learning_rate": "1e-3"}'],
+     "learning_rate must be a non-negative float, got '1e-3'"),
     (["--checks", "keras_fit", "--recipe", '{"max_shift": 2}'],
      "only the san_fit checks take a recipe"),
 ])
@@ -96,3 +104,15 @@ def test_bad_recipes_fail_before_any_run(argv, message, tmp_path, monkeypatch, c
     test_margins.main(argv + ["--out", str(tmp_path)])
   assert message in capsys.readouterr().err
   assert not stand_in.calls
+
+
+def test_a_tag_keeps_one_recipe(tmp_path, monkeypatch, capsys):
+  stand_in = _StandIn()
+  monkeypatch.setitem(test_margins.CHECKS, "san_fit_pairwise", stand_in)
+  common = ["--checks", "san_fit_pairwise", "--out", str(tmp_path), "--tag", "mine"]
+  test_margins.main(common + ["--seeds", "0", "--recipe", '{"epochs": 3}'])
+  with pytest.raises(SystemExit):  # Seed 1 under the same tag, another recipe.
+    test_margins.main(common + ["--seeds", "1", "--recipe", '{"epochs": 4}'])
+  assert "was measured with the recipe" in capsys.readouterr().err
+  test_margins.main(common + ["--seeds", "1", "--recipe", '{"epochs": 3}'])
+  assert [recipe for _, recipe in stand_in.calls] == [{"epochs": 3}, {"epochs": 3}]
