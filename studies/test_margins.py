@@ -33,7 +33,7 @@ run. Each check is the training of one test, defined here once and used by the t
   that operator on the 32x32 digits (`narrow_footprints`: stages 4 and 5 see 2x2 and
   1x1 maps), fitted with Adam from 1e-3 with cosine decay to 0 for `SAN_FIT_EPOCHS`
   epochs of batch 64, each training image shifted by up to `SAN_FIT_MAX_SHIFT`
-  pixels, the steps compiled with XLA (about 5 minutes a fit on 2 cores); validation
+  pixels, the steps compiled with XLA (5-6 minutes a fit on 2 cores); validation
   top-1, also after each epoch. `--recipe` varies the fit (`san_fit`'s arguments);
   each record says which recipe made it. The recipes measured, in order (tags):
   `no_xla`, 8 epochs without shifts or XLA (11-15 minutes a fit); `xla`, the same
