@@ -220,7 +220,8 @@ def san_fit(operator: str, seed: int, epochs: int = SAN_FIT_EPOCHS,
   y_train, y_val = (keras.utils.to_categorical(y, 10) for y in (y_train, y_val))
   if max_shift:
     training = {"x": _shifted_batches(tf, x_train, y_train, max_shift, SAN_FIT_BATCH,
-                                      seed)}
+                                      seed),
+                "shuffle": False}  # The pipeline shuffles each epoch itself.
   else:
     training = {"x": x_train, "y": y_train, "batch_size": SAN_FIT_BATCH}
   start = time.time()
