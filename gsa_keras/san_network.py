@@ -177,9 +177,7 @@ class SANBuilder:
   def __post_init__(self):
     _check_choice(self.depth, "depth", sorted(BLOCKS))
     _check_choice(self.operator, "operator", OPERATORS)
-    if not isinstance(self.narrow_footprints, bool):
-      raise ValueError(f"`narrow_footprints` must be True or False, got "
-                       f"{self.narrow_footprints!r}.")
+    spec.check_bool(self.narrow_footprints, "narrow_footprints")
 
   def _initializer(self):
     """A fresh copy of the kernels' initializer argument for one layer."""

@@ -188,8 +188,7 @@ class Architecture:
     check_positive_int(self.num_heads, "num_heads")
     check_max_relative_shift(self.max_relative_shift)
     for name in ("zero_init_residual", "use_sync_bn"):
-      if not isinstance(getattr(self, name), bool):
-        raise ValueError(f"`{name}` must be True or False, got {getattr(self, name)!r}.")
+      check_bool(getattr(self, name), name)
     for name in ("activation", "kernel_initializer"):
       if not isinstance(getattr(self, name), str) or not getattr(self, name):
         raise ValueError(f"`{name}` must be a name, got {getattr(self, name)!r}.")
@@ -369,6 +368,13 @@ def check_positive_int(value, argument: str) -> int:
   """Returns `value`; raises ValueError naming `argument` unless it is an int > 0."""
   if not _is_int(value) or value <= 0:
     raise ValueError(f"`{argument}` must be a positive integer, got {value!r}.")
+  return value
+
+
+def check_bool(value, argument: str) -> bool:
+  """Returns `value`; raises ValueError naming `argument` unless it is True or False."""
+  if not isinstance(value, bool):
+    raise ValueError(f"`{argument}` must be True or False, got {value!r}.")
   return value
 
 
