@@ -283,6 +283,8 @@ CHECKS = {
     "san_fit_pairwise": lambda seed, **recipe: san_fit("pairwise", seed, **recipe),
     "san_fit_patchwise": lambda seed, **recipe: san_fit("patchwise", seed, **recipe),
 }
+# The checks that take `--recipe` (`san_fit`'s arguments).
+RECIPE_CHECKS = ("san_fit_pairwise", "san_fit_patchwise")
 
 
 def summarize(values: List[float]) -> Dict[str, float]:
@@ -338,17 +340,17 @@ def main(argv=None) -> dict:
   if unknown or not checks:
     parser.error(f"--checks: unknown {unknown or args.checks!r}; choose from "
                  f"{', '.join(CHECKS)}")
-  if args.recipe and any(not check.startswith("san_fit") for check in checks):
+  if args.recipe and any(check not in RECIPE_CHECKS for check in checks):
     parser.error(f"--recipe: only the san_fit checks take a recipe, got --checks "
                  f"{args.checks!r}")
   tag = args.tag or ("onednn_off" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0"
                      else "onednn_on")
   out = pathlib.Path(args.out)
   recipe = san_fit_recipe(**args.recipe)
-  for check in checks:  # A tag names one recipe: refuse to mix two under it.
+  for check in set(checks) & set(RECIPE_CHECKS):  # A tag names one recipe.
     for path in (out / "runs").glob(f"{check}-{tag}-seed*.json"):
       recorded = json.loads(path.read_text()).get("recipe")
-      if check.startswith("san_fit") and recorded != recipe:
+      if recorded != recipe:
         parser.error(f"--tag {tag!r}: {path} was measured with the recipe {recorded}, "
                      f"this run's is {recipe}; give this recipe its own --tag")
   (out / "runs").mkdir(parents=True, exist_ok=True)
@@ -359,14 +361,14 @@ def main(argv=None) -> dict:
         continue
       if check == "short_fit" and args.norm_momentum is not None:
         measures = short_fit(seed, norm_momentum=args.norm_momentum)
-      elif check.startswith("san_fit"):
+      elif check in RECIPE_CHECKS:
         measures = CHECKS[check](seed, **args.recipe)
       else:
         measures = CHECKS[check](seed)
       record = {"check": check, "tag": tag, "seed": seed, "cpu": machine.cpu_model(),
                 "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
                 "norm_momentum": args.norm_momentum, "measures": measures}
-      if check.startswith("san_fit"):
+      if check in RECIPE_CHECKS:
         record["recipe"] = recipe
       partial = path.with_name(path.name + ".partial")
       partial.write_text(json.dumps(record, indent=1) + "\n")
